@@ -1,0 +1,13 @@
+//! HTTP/1.1 wire format: the request parser, the chunked decoder and their error kinds.
+
+mod chunked;
+mod error;
+mod parser;
+mod scan;
+
+pub use chunked::{Chunk, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILERS};
+pub use error::ParseError;
+pub use parser::{
+    BodyKind, Expect, Field, Head, RequestParser, Status, Version, MAX_HEAD, MAX_HEADERS,
+    MAX_REQUEST_LINE,
+};

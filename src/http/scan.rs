@@ -1,0 +1,210 @@
+//! Byte classes and the fast scanners the parser is built on.
+//!
+//! The scanners look at eight bytes per step (SWAR: "SIMD within a register") using only safe
+//! integer arithmetic. Each returns the index of the first byte that ends the run, so the caller
+//! decides whether that byte is a delimiter or an error. The bit tricks flag a byte exactly when it
+//! is the *lowest* flagged byte of the word (borrows only propagate upwards, from a byte that
+//! really matched), which is the only one we look at.
+
+/// `tchar` from RFC 9110 §5.6.2: the characters of methods, header names and codings.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// Is `c` a token character?
+#[inline]
+pub fn is_token(c: u8) -> bool {
+    TOKEN[c as usize]
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `x` that is below `n` (`n <= 0x80`); exact for the lowest one.
+#[inline(always)]
+fn below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES * n as u64) & !x & HIGHS
+}
+
+/// High bit set in each byte of `x` equal to `n`; exact for the lowest one.
+#[inline(always)]
+fn equal(x: u64, n: u8) -> u64 {
+    let y = x ^ (ONES * n as u64);
+    y.wrapping_sub(ONES) & !y & HIGHS
+}
+
+#[inline(always)]
+fn word(buf: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&buf[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Index of the first byte at or after `i` that is not a token character, or `buf.len()`.
+#[inline]
+pub fn token_end(buf: &[u8], mut i: usize) -> usize {
+    while i < buf.len() && is_token(buf[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the first byte at or after `i` that may not appear in a request target, or
+/// `buf.len()`. Allowed: visible ASCII (0x21..=0x7E) except `#`.
+#[inline]
+pub fn target_end(buf: &[u8], mut i: usize) -> usize {
+    while i + 8 <= buf.len() {
+        let x = word(buf, i);
+        let bad = below(x, 0x21) | (x & HIGHS) | equal(x, 0x7F) | equal(x, b'#');
+        if bad != 0 {
+            return i + (bad.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < buf.len() {
+        let c = buf[i];
+        if !(0x21..=0x7E).contains(&c) || c == b'#' {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Index of the first byte at or after `i` that may not appear in a field value, or
+/// `buf.len()`. Allowed: HTAB, SP, visible ASCII and obs-text (0x80..=0xFF).
+#[inline]
+pub fn value_end(buf: &[u8], mut i: usize) -> usize {
+    loop {
+        while i + 8 <= buf.len() {
+            let x = word(buf, i);
+            let bad = below(x, 0x20) | equal(x, 0x7F);
+            if bad != 0 {
+                i += (bad.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        if i + 8 > buf.len() {
+            while i < buf.len() && is_value_char(buf[i]) {
+                i += 1;
+            }
+            return i;
+        }
+        // A flagged byte: HTAB is allowed inside a value, anything else ends the run.
+        if buf[i] != b'\t' {
+            return i;
+        }
+        i += 1;
+    }
+}
+
+#[inline]
+fn is_value_char(c: u8) -> bool {
+    c == b'\t' || (c >= 0x20 && c != 0x7F)
+}
+
+/// Is `c` optional whitespace (SP or HTAB)?
+#[inline]
+pub fn is_ows(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// `s` without leading and trailing SP/HTAB.
+#[inline]
+pub fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_ows(*first) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !is_ows(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_target_end(buf: &[u8], mut i: usize) -> usize {
+        while i < buf.len() && (0x21..=0x7E).contains(&buf[i]) && buf[i] != b'#' {
+            i += 1;
+        }
+        i
+    }
+
+    fn naive_value_end(buf: &[u8], mut i: usize) -> usize {
+        while i < buf.len() && is_value_char(buf[i]) {
+            i += 1;
+        }
+        i
+    }
+
+    #[test]
+    fn scanners_agree_with_naive_loops_for_every_byte_at_every_offset() {
+        for bad in 0..=255u8 {
+            for at in 0..20 {
+                let mut buf = vec![b'a'; 20];
+                buf[at] = bad;
+                for start in 0..=at {
+                    assert_eq!(
+                        target_end(&buf, start),
+                        naive_target_end(&buf, start),
+                        "target {bad:#x} at {at}"
+                    );
+                    assert_eq!(
+                        value_end(&buf, start),
+                        naive_value_end(&buf, start),
+                        "value {bad:#x} at {at}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn token_table_matches_rfc() {
+        let tchars =
+            b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        for c in 0..=255u8 {
+            assert_eq!(is_token(c), tchars.contains(&c), "{c:#x}");
+        }
+    }
+
+    #[test]
+    fn trim_ows_strips_both_ends_only() {
+        assert_eq!(trim_ows(b" \t a b \t"), b"a b");
+        assert_eq!(trim_ows(b"   "), b"");
+        assert_eq!(trim_ows(b""), b"");
+    }
+}

@@ -1,0 +1,10 @@
+//! Cerberus: a small, strict, fast HTTP/1.1 server for Linux.
+//!
+//! # Layout
+//!
+//! - [`http`]: the wire format. A zero-copy incremental request parser, a chunked-body decoder,
+//!   and the error kinds that map to status codes. Pure code: no I/O, no allocation.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+pub mod http;
