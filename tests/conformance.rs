@@ -1,0 +1,363 @@
+//! The llhttp request corpus (`shared/conformance/llhttp-requests.json`), run through a small
+//! driver that does what a server does with a connection's bytes: parse a head, read the body
+//! (by `Content-Length` or chunked), then either stop (not keep-alive) or parse the next
+//! pipelined request.
+//!
+//! Every case runs whole, and again split at every byte: the prefix is fed first, then the whole.
+//! The verdict and every completed message must match llhttp's, except for the named
+//! [`DEVIATIONS`], where Cerberus is deliberately stricter.
+
+use cerberus::http::{BodyKind, Chunk, ChunkedDecoder, ParseError, RequestParser, Status, Version};
+use serde_json::Value;
+
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/conformance/llhttp-requests.json"
+);
+
+/// Cases where we knowingly differ from llhttp, and why. Each may only make us stricter.
+const DEVIATIONS: &[(&str, &str)] = &[
+    (
+        "transfer-encoding:/ POST with `chunked` as last transfer-encoding",
+        "we decode no coding but chunked, so `deflate, chunked` is 501 (the target's `#` also is 400)",
+    ),
+    (
+        "method:/  / ANNOUNCE request with RTSP",
+        "RTSP is not HTTP: ANNOUNCE is no HTTP method and RTSP/1.0 no HTTP version",
+    ),
+    (
+        "method:/  / OPTIONS request with RTSP",
+        "RTSP/1.0 is not an HTTP version; we serve HTTP only",
+    ),
+    (
+        "sample:/ No HTTP version",
+        "HTTP/0.9 requests (no version) are not served",
+    ),
+    (
+        "content-length:/ Content-Length reset when no body is received",
+        "llhttp's test skipped the body via a callback; a server must wait for the 123 body bytes",
+    ),
+];
+
+/// Largest body the driver accepts; bigger than anything in the corpus.
+const MAX_BODY: u64 = 1 << 20;
+
+/// One completed request, in the corpus's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Message {
+    method: String,
+    url: String,
+    version: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    trailers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    Reject,
+    Incomplete,
+}
+
+/// Why the driver stopped with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Parse(ParseError),
+    /// Bytes after a message that ends the connection (llhttp: "Data after `Connection: close`").
+    DataAfterClose,
+}
+
+/// What the driver is waiting for.
+enum State {
+    Head,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// The last message was not keep-alive: nothing may follow.
+    Closed,
+    Failed(Failure),
+}
+
+/// A connection's worth of parsing: owns the parser, borrows nothing between calls.
+struct Driver {
+    parser: RequestParser,
+    state: State,
+    /// Offset of the first byte not yet used.
+    pos: usize,
+    /// The message whose body is being read, and whether the connection stays open after it.
+    current: Option<(Message, bool)>,
+    done: Vec<Message>,
+}
+
+impl Driver {
+    fn new() -> Driver {
+        Driver {
+            parser: RequestParser::new(),
+            state: State::Head,
+            pos: 0,
+            current: None,
+            done: Vec::new(),
+        }
+    }
+
+    /// Process every byte received so far; `input` holds at least what the last call had.
+    fn feed(&mut self, input: &[u8]) {
+        loop {
+            let rest = &input[self.pos..];
+            match &mut self.state {
+                State::Failed(_) => return,
+                State::Closed if rest.is_empty() => return,
+                State::Closed => self.state = State::Failed(Failure::DataAfterClose),
+                State::Head => match self.parser.parse(rest) {
+                    Status::Complete(head, n) => {
+                        let msg = Message {
+                            method: head.method().to_string(),
+                            url: head.target().to_string(),
+                            version: match head.version() {
+                                Version::Http10 => "1.0",
+                                Version::Http11 => "1.1",
+                            }
+                            .to_string(),
+                            headers: head.fields().map(|f| pair(f.name, f.value)).collect(),
+                            body: String::new(),
+                            trailers: Vec::new(),
+                        };
+                        let keep_alive = head.keep_alive();
+                        self.state = match head.body() {
+                            BodyKind::None => State::Length(0),
+                            BodyKind::Length(n) => State::Length(n),
+                            BodyKind::Chunked => State::Chunked(ChunkedDecoder::new(MAX_BODY)),
+                        };
+                        self.current = Some((msg, keep_alive));
+                        self.pos += n;
+                    }
+                    Status::Partial => return,
+                    Status::Error(e) => self.state = State::Failed(Failure::Parse(e)),
+                },
+                State::Length(0) => self.finish(),
+                State::Length(_) if rest.is_empty() => return,
+                State::Length(remaining) => {
+                    let n = (*remaining).min(rest.len() as u64) as usize;
+                    *remaining -= n as u64;
+                    self.body().push_str(&String::from_utf8_lossy(&rest[..n]));
+                    self.pos += n;
+                }
+                State::Chunked(decoder) => match decoder.decode(rest) {
+                    Err(e) => self.state = State::Failed(Failure::Parse(e)),
+                    Ok((used, chunk)) => {
+                        self.pos += used;
+                        match chunk {
+                            Chunk::Data(d) => self.body().push_str(&String::from_utf8_lossy(d)),
+                            Chunk::Trailer(name, value) => {
+                                let t = pair(name, value);
+                                self.current.as_mut().unwrap().0.trailers.push(t);
+                            }
+                            Chunk::End => self.finish(),
+                            Chunk::NeedMore if used == 0 => return,
+                            Chunk::NeedMore => {}
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn body(&mut self) -> &mut String {
+        &mut self.current.as_mut().expect("a message is open").0.body
+    }
+
+    fn finish(&mut self) {
+        let (msg, keep_alive) = self.current.take().expect("a message is open");
+        self.done.push(msg);
+        self.state = if keep_alive {
+            State::Head
+        } else {
+            State::Closed
+        };
+    }
+
+    /// The verdict once every byte has been fed.
+    fn verdict(&self, input: &[u8]) -> Verdict {
+        match self.state {
+            State::Failed(_) => Verdict::Reject,
+            State::Closed => Verdict::Accept,
+            State::Head if self.pos == input.len() => Verdict::Accept,
+            _ => Verdict::Incomplete,
+        }
+    }
+}
+
+fn pair(name: &[u8], value: &[u8]) -> (String, String) {
+    (
+        String::from_utf8_lossy(name).into_owned(),
+        String::from_utf8_lossy(value).into_owned(),
+    )
+}
+
+/// The outcome of running bytes through a fresh driver: verdict, completed messages, and the
+/// error if any.
+type Outcome = (Verdict, Vec<Message>, Option<Failure>);
+
+fn run(input: &[u8], split: Option<usize>) -> Outcome {
+    let mut d = Driver::new();
+    if let Some(at) = split {
+        d.feed(&input[..at]);
+    }
+    d.feed(input);
+    let failure = match d.state {
+        State::Failed(f) => Some(f),
+        _ => None,
+    };
+    (d.verdict(input), d.done, failure)
+}
+
+struct Case {
+    id: String,
+    raw: Vec<u8>,
+    verdict: Verdict,
+    messages: Vec<Message>,
+}
+
+fn load() -> Vec<Case> {
+    let text = std::fs::read_to_string(CORPUS).expect("read the llhttp corpus");
+    let json: Value = serde_json::from_str(&text).expect("corpus is JSON");
+    json.as_array()
+        .expect("corpus is an array")
+        .iter()
+        .map(|c| Case {
+            id: c["id"].as_str().unwrap().to_string(),
+            raw: hex(c["raw_hex"].as_str().unwrap()),
+            verdict: match c["verdict"].as_str().unwrap() {
+                "accept" => Verdict::Accept,
+                "reject" => Verdict::Reject,
+                "incomplete" => Verdict::Incomplete,
+                other => panic!("unknown verdict {other}"),
+            },
+            messages: c["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(message)
+                .collect(),
+        })
+        .collect()
+}
+
+fn message(m: &Value) -> Message {
+    let s = |k: &str| m[k].as_str().unwrap().to_string();
+    let pairs = |k: &str| {
+        m[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
+            .collect()
+    };
+    Message {
+        method: s("method"),
+        url: s("url"),
+        version: s("version"),
+        headers: pairs("headers"),
+        body: s("body"),
+        trailers: pairs("trailers"),
+    }
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Check one case whole and at every split; returns a description of each mismatch.
+fn check(case: &Case) -> Vec<String> {
+    let mut problems = Vec::new();
+    let whole = run(&case.raw, None);
+    for at in 0..=case.raw.len() {
+        let split = run(&case.raw, Some(at));
+        if split != whole {
+            problems.push(format!("split at {at}: {split:?}, whole: {whole:?}"));
+            break;
+        }
+    }
+    let deviation = DEVIATIONS.iter().find(|(id, _)| *id == case.id);
+    let (verdict, messages, failure) = &whole;
+    match deviation {
+        None => {
+            if *verdict != case.verdict {
+                problems.push(format!(
+                    "verdict {verdict:?} ({failure:?}), llhttp {:?}",
+                    case.verdict
+                ));
+            }
+            if *messages != case.messages {
+                problems.push(format!(
+                    "messages {messages:#?}\nllhttp {:#?}",
+                    case.messages
+                ));
+            }
+        }
+        Some((_, reason)) => {
+            // Stricter only: never accept what llhttp does not, and complete no message that
+            // llhttp would not. A deviation that no longer deviates should leave the list.
+            let stricter = *verdict != Verdict::Accept
+                && (case.verdict != Verdict::Reject || *verdict == Verdict::Reject)
+                && case.messages.starts_with(messages);
+            if !stricter || *verdict == case.verdict && *messages == case.messages {
+                problems.push(format!(
+                    "deviation ({reason}) is not strictly stricter: ours {verdict:?} \
+                     {messages:?}, llhttp {:?} {:?}",
+                    case.verdict, case.messages
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn llhttp_corpus_matches_whole_and_at_every_split() {
+    let cases = load();
+    assert_eq!(cases.len(), 84, "the corpus has 84 cases");
+    let mut failures = Vec::new();
+    for case in &cases {
+        for p in check(case) {
+            failures.push(format!("{}: {p}", case.id));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_deviation_names_a_case_in_the_corpus() {
+    let cases = load();
+    for (id, reason) in DEVIATIONS {
+        assert!(!reason.is_empty());
+        assert!(
+            cases.iter().any(|c| c.id == *id),
+            "deviation {id:?} matches no case"
+        );
+    }
+}
+
+#[test]
+fn driver_rejects_data_after_close_and_pipelines_keep_alive() {
+    let close = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    let (verdict, messages, failure) = run(close, None);
+    assert_eq!(verdict, Verdict::Reject);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(failure, Some(Failure::DataAfterClose));
+
+    let pipelined = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT: 1\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+    let (verdict, messages, _) = run(pipelined, Some(7));
+    assert_eq!(verdict, Verdict::Accept);
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].body, "abc");
+    assert_eq!(messages[0].trailers, vec![("T".into(), "1".into())]);
+    assert_eq!(messages[1].url, "/b");
+}
