@@ -7,4 +7,14 @@
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+pub mod config;
+pub mod conn;
+pub mod handler;
 pub mod http;
+pub mod listener;
+pub mod stats;
+pub mod supervisor;
+pub mod timer;
+pub mod worker;
+
+pub use supervisor::Server;

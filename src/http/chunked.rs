@@ -279,10 +279,7 @@ mod tests {
     type Decoded = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>, usize);
 
     /// Decode `input` fed in pieces of `step` bytes; returns the body and trailers, or the error.
-    fn decode_all(
-        input: &[u8],
-        step: usize,
-    ) -> Result<Decoded, ParseError> {
+    fn decode_all(input: &[u8], step: usize) -> Result<Decoded, ParseError> {
         let mut d = ChunkedDecoder::new(1 << 20);
         let (mut body, mut trailers) = (Vec::new(), Vec::new());
         let mut pos = 0;

@@ -11,3 +11,7 @@ pub use parser::{
     BodyKind, Expect, Field, Head, RequestParser, Status, Version, MAX_HEAD, MAX_HEADERS,
     MAX_REQUEST_LINE,
 };
+pub use scan::{is_token, trim_ows};
+
+pub mod date;
+pub mod response;

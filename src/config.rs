@@ -1,0 +1,391 @@
+//! The configuration: what the TOML file may say, its defaults, and its validation.
+//!
+//! Every field is optional. An unknown key is an error that names the key and the file, so a
+//! typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration, as read from `--config` and overridden by flags.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address every worker listens on. `[::]:8000` is dual-stack.
+    pub listen: SocketAddr,
+    /// Worker threads; 0 means one per CPU this process may run on.
+    pub workers: usize,
+    /// Pin each worker to one CPU, so its cache and its listener's flow stay on one core.
+    pub pin: bool,
+    /// Listen backlog per worker. The kernel caps it at `net.core.somaxconn`.
+    pub backlog: u32,
+    /// Open connections per worker; beyond it, new connections wait in the accept queue.
+    pub max_connections: usize,
+    /// Where the metrics thread serves `/metrics`, `/healthz` and `/readyz`; `"off"` disables it.
+    pub metrics_listen: MetricsListen,
+    /// Whether `application/json` bodies are parsed (and rejected with 400 when invalid).
+    pub json: JsonMode,
+    /// Largest request body, in bytes; larger ones get 413. 1 MiB covers typical API payloads.
+    pub max_body: u64,
+    /// Unsent response bytes per connection before the server stops reading from it.
+    pub max_output: usize,
+    /// Time allowed for a request head to arrive, from its first byte (or from accept).
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Time allowed between two reads of a request body.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+    /// How long a client that does not read its responses may block our writes.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// How long SIGTERM waits for in-flight requests before exiting anyway.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// The response when no route matches.
+    pub default_response: StaticResponse,
+    /// Routes, tried in order; the first match wins.
+    #[serde(rename = "route")]
+    pub routes: Vec<Route>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            workers: 0,
+            pin: true,
+            backlog: 4096,
+            max_connections: 16384,
+            metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 8010))),
+            json: JsonMode::Validate,
+            max_body: 1024 * 1024,
+            max_output: 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+            default_response: StaticResponse::default(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// The metrics listener address, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsListen {
+    /// Serve metrics here.
+    On(SocketAddr),
+    /// No metrics listener.
+    Off,
+}
+
+impl std::str::FromStr for MetricsListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(MetricsListen::Off);
+        }
+        s.parse()
+            .map(MetricsListen::On)
+            .map_err(|_| format!("`{s}` is neither an address like 127.0.0.1:8010 nor \"off\""))
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricsListen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What to do with JSON request bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonMode {
+    /// Parse `application/json` bodies; answer 400 with the position when invalid.
+    Validate,
+    /// Treat JSON bodies like any other bytes.
+    Off,
+}
+
+/// A fixed response: the default one, or a `static` route's.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticResponse {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type` of the body.
+    pub content_type: String,
+    /// The body, unless `body_file` is set.
+    pub body: String,
+    /// Read the body from this file at start and at reload.
+    pub body_file: Option<PathBuf>,
+    /// Extra response headers.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Default for StaticResponse {
+    fn default() -> Self {
+        StaticResponse {
+            status: 200,
+            content_type: "text/plain".into(),
+            body: "Hello from Cerberus!\n".into(),
+            body_file: None,
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which built-in handler a route uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HandlerKind {
+    /// A fixed response.
+    #[default]
+    Static,
+    /// The request body back, with its Content-Type.
+    Echo,
+    /// A JSON description of the request.
+    Inspect,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Match this method only; any method when absent.
+    pub method: Option<String>,
+    /// Match this exact path.
+    pub path: Option<String>,
+    /// Match paths starting with this.
+    pub prefix: Option<String>,
+    /// The handler.
+    #[serde(default)]
+    pub handler: HandlerKind,
+    /// Status code of a `static` route; 200 when absent.
+    pub status: Option<u16>,
+    /// `Content-Type` of a `static` route's body; `text/plain` when absent.
+    pub content_type: Option<String>,
+    /// The body of a `static` route.
+    pub body: Option<String>,
+    /// Read a `static` route's body from this file, at start and at reload.
+    pub body_file: Option<PathBuf>,
+    /// Extra headers of a `static` route.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A configuration that could not be loaded: the file, and what is wrong with it.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file, if the problem is in one.
+    pub file: Option<PathBuf>,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "config {}: {}", file.display(), self.message),
+            None => write!(f, "config: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Read and validate a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: Some(path.to_owned()),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))?;
+        config.validate().map_err(err)?;
+        Ok(config)
+    }
+
+    /// Check what the types cannot: ranges, and fields that must go together.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.workers > 1024 {
+            return Err(format!("workers = {} is more than 1024", self.workers));
+        }
+        if self.backlog == 0 || self.max_connections == 0 || self.max_output == 0 {
+            return Err("backlog, max_connections and max_output must be at least 1".into());
+        }
+        for (name, d) in [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+            ("keepalive_timeout", self.keepalive_timeout),
+            ("write_timeout", self.write_timeout),
+            ("drain_timeout", self.drain_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{name} must be more than 0"));
+            }
+        }
+        check_response(
+            "default_response",
+            self.default_response.status,
+            &self.default_response.headers,
+        )?;
+        if self.default_response.body_file.is_some()
+            && self.default_response.body != StaticResponse::default().body
+        {
+            return Err("default_response: set body or body_file, not both".into());
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            route
+                .validate()
+                .map_err(|e| format!("route #{} : {e}", i + 1))?;
+        }
+        Ok(())
+    }
+}
+
+impl Route {
+    fn validate(&self) -> Result<(), String> {
+        match (&self.path, &self.prefix) {
+            (Some(p), None) | (None, Some(p)) if p.starts_with('/') => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("path and prefix must start with '/'".into())
+            }
+            _ => return Err("set exactly one of path or prefix".into()),
+        }
+        if let Some(m) = &self.method {
+            if m.is_empty() || !m.bytes().all(crate::http::is_token) {
+                return Err(format!("method `{m}` is not a valid HTTP method token"));
+            }
+        }
+        let r = self;
+        if r.body.is_some() && r.body_file.is_some() {
+            return Err("set body or body_file, not both".into());
+        }
+        if self.handler != HandlerKind::Static
+            && (r.status.is_some()
+                || r.body.is_some()
+                || r.body_file.is_some()
+                || r.content_type.is_some())
+        {
+            return Err(
+                "status, body, body_file and content_type only apply to handler = \"static\""
+                    .into(),
+            );
+        }
+        check_response("route", r.status.unwrap_or(200), &r.headers)
+    }
+}
+
+fn check_response(
+    what: &str,
+    status: u16,
+    headers: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    if !(200..=599).contains(&status) {
+        return Err(format!(
+            "{what}: status {status} is not between 200 and 599"
+        ));
+    }
+    for (name, value) in headers {
+        if name.is_empty() || !name.bytes().all(crate::http::is_token) {
+            return Err(format!("{what}: header name `{name}` is not a token"));
+        }
+        if value.bytes().any(|c| c < 0x20 && c != b'\t' || c == 0x7f) {
+            return Err(format!(
+                "{what}: header `{name}` has a control character in its value"
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "content-length" | "transfer-encoding" | "connection" | "date" | "server"
+        ) {
+            return Err(format!(
+                "{what}: header `{name}` is set by the server and cannot be configured"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn reads_every_kind_of_field() {
+        let c = parse(
+            r#"
+            listen = "[::]:9000"
+            workers = 2
+            pin = false
+            metrics_listen = "off"
+            json = "off"
+            header_timeout = "250ms"
+            [default_response]
+            status = 404
+            body = "nope"
+            [[route]]
+            path = "/echo"
+            method = "POST"
+            handler = "echo"
+            [[route]]
+            prefix = "/static/"
+            body = "hi"
+            headers = { "X-A" = "b" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.metrics_listen, MetricsListen::Off);
+        assert_eq!(c.header_timeout, Duration::from_millis(250));
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.routes[1].headers["X-A"], "b");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values_by_name() {
+        assert!(parse("listn = \"x\"").unwrap_err().contains("listn"));
+        assert!(parse("[[route]]\npath = \"/\"\nbdy = \"x\"")
+            .unwrap_err()
+            .contains("bdy"));
+        assert!(parse("[[route]]\nbody = \"x\"")
+            .unwrap_err()
+            .contains("path or prefix"));
+        assert!(parse("header_timeout = \"0s\"")
+            .unwrap_err()
+            .contains("header_timeout"));
+        assert!(parse("[default_response]\nstatus = 99")
+            .unwrap_err()
+            .contains("status 99"));
+        assert!(
+            parse("[default_response]\nheaders = { \"Content-Length\" = \"1\" }")
+                .unwrap_err()
+                .contains("Content-Length")
+        );
+    }
+}

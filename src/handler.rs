@@ -1,0 +1,371 @@
+//! Handlers: what answers a request once it has been read whole.
+//!
+//! [`Handler`] is public so a library user can plug in their own (see `examples/`). The
+//! built-ins are chosen per route in the config: `static` (a fixed response), `echo` (the body
+//! back) and `inspect` (the request as JSON). [`Router`] picks one per request.
+
+use std::sync::Arc;
+
+use crate::config::{Config, HandlerKind, Route as RouteConfig, StaticResponse};
+use crate::http::date::DATE_LEN;
+use crate::http::response::{self, ConnectionHeader};
+use crate::http::Head;
+
+/// A request whose body has been read (and de-chunked).
+pub struct Request<'a> {
+    /// The head: method, target, fields.
+    pub head: &'a Head<'a>,
+    /// The whole body, de-chunked; empty when there is none.
+    pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    /// Is the body declared as JSON (`application/json`, with or without parameters)?
+    pub fn is_json(&self) -> bool {
+        self.head.content_type().is_some_and(is_json_media_type)
+    }
+}
+
+/// Is this `Content-Type` value `application/json` (case-insensitive, parameters ignored)?
+pub fn is_json_media_type(value: &[u8]) -> bool {
+    let media = value.split(|&c| c == b';').next().unwrap_or_default();
+    crate::http::trim_ows(media).eq_ignore_ascii_case(b"application/json")
+}
+
+/// Where a handler writes its response. The server adds `Server`, `Date`, `Content-Length` and
+/// `Connection`, and drops the body of a HEAD response.
+pub struct Responder<'a> {
+    out: &'a mut Vec<u8>,
+    date: &'a [u8; DATE_LEN],
+    conn: ConnectionHeader,
+    head_only: bool,
+    status: Option<u16>,
+}
+
+impl<'a> Responder<'a> {
+    pub(crate) fn new(
+        out: &'a mut Vec<u8>,
+        date: &'a [u8; DATE_LEN],
+        conn: ConnectionHeader,
+        head_only: bool,
+    ) -> Self {
+        Responder {
+            out,
+            date,
+            conn,
+            head_only,
+            status: None,
+        }
+    }
+
+    /// Send a response. Only the first call counts.
+    pub fn send(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
+        if self.status.is_some() {
+            return;
+        }
+        self.status = Some(status);
+        response::write_status(self.out, status, self.date);
+        for (name, value) in headers {
+            response::write_header(self.out, name, value);
+        }
+        response::write_tail(self.out, body, self.conn, self.head_only);
+    }
+
+    /// Send a response rendered ahead of time. Only the first call counts.
+    pub fn send_prepared(&mut self, prepared: &Prepared) {
+        if self.status.is_some() {
+            return;
+        }
+        self.status = Some(prepared.status);
+        self.out.extend_from_slice(&prepared.status_line);
+        self.out.extend_from_slice(self.date);
+        self.out.extend_from_slice(&prepared.headers);
+        response::write_connection(self.out, self.conn);
+        self.out.extend_from_slice(b"\r\n");
+        if !self.head_only {
+            self.out.extend_from_slice(&prepared.body);
+        }
+    }
+
+    /// The status sent, if any.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+}
+
+/// A response whose bytes are rendered once, at start or reload, and copied per request.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    status: u16,
+    /// `HTTP/1.1 200 OK` CRLF `Server: cerberus` CRLF `Date: ` (the date follows).
+    status_line: Vec<u8>,
+    /// CRLF after the date, then the configured headers and `Content-Length`.
+    headers: Vec<u8>,
+    body: Vec<u8>,
+}
+
+impl Prepared {
+    /// Render a response with these headers (besides the server's own) and body.
+    pub fn new(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Prepared {
+        let mut status_line = Vec::new();
+        response::write_status(&mut status_line, status, &[b'-'; DATE_LEN]);
+        status_line.truncate(status_line.len() - DATE_LEN - 2);
+        let mut rendered = b"\r\n".to_vec();
+        for (name, value) in headers {
+            response::write_header(&mut rendered, name, value.as_bytes());
+        }
+        response::write_length(&mut rendered, body.len());
+        Prepared {
+            status,
+            status_line,
+            headers: rendered,
+            body,
+        }
+    }
+}
+
+/// Answers requests. Implement it to serve your own responses from Cerberus.
+pub trait Handler: Send + Sync {
+    /// Answer `req` through `res`. If nothing is sent, the client gets 500.
+    fn handle(&self, req: &Request<'_>, res: &mut Responder<'_>);
+}
+
+/// The `static` handler: a fixed response.
+#[derive(Debug, Clone)]
+pub struct Static(pub Prepared);
+
+impl Static {
+    /// Build from the config, reading `body_file` if set.
+    pub fn from_config(r: &StaticResponse) -> std::io::Result<Static> {
+        let body = match &r.body_file {
+            Some(path) => std::fs::read(path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("body_file {}: {e}", path.display()))
+            })?,
+            None => r.body.clone().into_bytes(),
+        };
+        let mut headers: Vec<(&str, &str)> = vec![("Content-Type", &r.content_type)];
+        headers.extend(r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Ok(Static(Prepared::new(r.status, &headers, body)))
+    }
+}
+
+impl Handler for Static {
+    fn handle(&self, _req: &Request<'_>, res: &mut Responder<'_>) {
+        res.send_prepared(&self.0);
+    }
+}
+
+/// The `echo` handler: 200 with the request body, and its `Content-Type` if it had one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Echo;
+
+impl Handler for Echo {
+    fn handle(&self, req: &Request<'_>, res: &mut Responder<'_>) {
+        match req.head.content_type() {
+            Some(ct) => res.send(200, &[("Content-Type", ct)], req.body),
+            None => res.send(200, &[], req.body),
+        }
+    }
+}
+
+/// The `inspect` handler: 200 with a JSON description of the request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inspect;
+
+impl Handler for Inspect {
+    fn handle(&self, req: &Request<'_>, res: &mut Responder<'_>) {
+        let head = req.head;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let headers: Vec<[String; 2]> = head
+            .fields()
+            .map(|f| [text(f.name), text(f.value)])
+            .collect();
+        let json = if req.is_json() {
+            serde_json::from_slice::<serde_json::Value>(req.body).unwrap_or(serde_json::Value::Null)
+        } else {
+            serde_json::Value::Null
+        };
+        let doc = serde_json::json!({
+            "method": head.method(),
+            "target": head.target(),
+            "path": head.path(),
+            "query": head.query(),
+            "version": head.version().as_str(),
+            "headers": headers,
+            "body": text(req.body),
+            "json": json,
+        });
+        let body = serde_json::to_vec(&doc).unwrap_or_default();
+        res.send(200, &[("Content-Type", b"application/json")], &body);
+    }
+}
+
+/// How a route matches the path.
+#[derive(Debug, Clone)]
+enum PathMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// One route: an optional method, a path match, and its handler.
+#[derive(Clone)]
+pub struct Route {
+    method: Option<String>,
+    path: PathMatch,
+    handler: Arc<dyn Handler>,
+}
+
+impl Route {
+    /// A route for this exact path (any method unless `method` is set).
+    pub fn exact(method: Option<&str>, path: &str, handler: Arc<dyn Handler>) -> Route {
+        Route {
+            method: method.map(str::to_owned),
+            path: PathMatch::Exact(path.to_owned()),
+            handler,
+        }
+    }
+
+    /// A route for paths starting with `prefix`.
+    pub fn prefix(method: Option<&str>, prefix: &str, handler: Arc<dyn Handler>) -> Route {
+        Route {
+            method: method.map(str::to_owned),
+            path: PathMatch::Prefix(prefix.to_owned()),
+            handler,
+        }
+    }
+
+    fn matches_path(&self, path: &str) -> bool {
+        match &self.path {
+            PathMatch::Exact(p) => p == path,
+            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+        }
+    }
+
+    fn matches_method(&self, method: &str) -> bool {
+        match &self.method {
+            None => true,
+            // A route for GET serves HEAD too (RFC 9110 §9.3.2).
+            Some(m) => m == method || (m == "GET" && method == "HEAD"),
+        }
+    }
+}
+
+/// What the router decided.
+pub enum Routed<'r> {
+    /// Use this handler.
+    Handler(&'r dyn Handler),
+    /// The path matched but not the method: 405 with this `Allow` value.
+    MethodNotAllowed(String),
+}
+
+/// Picks a handler per request: the first matching route, else the default response.
+#[derive(Clone)]
+pub struct Router {
+    routes: Vec<Route>,
+    default: Arc<dyn Handler>,
+}
+
+impl Router {
+    /// A router with these routes and this fallback.
+    pub fn new(routes: Vec<Route>, default: Arc<dyn Handler>) -> Router {
+        Router { routes, default }
+    }
+
+    /// Build the routes a config describes.
+    pub fn from_config(config: &Config) -> std::io::Result<Router> {
+        let default: Arc<dyn Handler> = Arc::new(Static::from_config(&config.default_response)?);
+        let routes = config
+            .routes
+            .iter()
+            .map(route_from_config)
+            .collect::<std::io::Result<_>>()?;
+        Ok(Router { routes, default })
+    }
+
+    /// Add a route after the existing ones.
+    pub fn push(&mut self, route: Route) {
+        self.routes.push(route);
+    }
+
+    /// The handler for this method and path.
+    pub fn route(&self, method: &str, path: &str) -> Routed<'_> {
+        let mut allow: Vec<&str> = Vec::new();
+        for route in &self.routes {
+            if !route.matches_path(path) {
+                continue;
+            }
+            if route.matches_method(method) {
+                return Routed::Handler(route.handler.as_ref());
+            }
+            if let Some(m) = &route.method {
+                if !allow.contains(&m.as_str()) {
+                    allow.push(m);
+                }
+                if m == "GET" && !allow.contains(&"HEAD") {
+                    allow.push("HEAD");
+                }
+            }
+        }
+        if allow.is_empty() {
+            Routed::Handler(self.default.as_ref())
+        } else {
+            Routed::MethodNotAllowed(allow.join(", "))
+        }
+    }
+}
+
+fn route_from_config(r: &RouteConfig) -> std::io::Result<Route> {
+    let handler: Arc<dyn Handler> = match r.handler {
+        HandlerKind::Echo => Arc::new(Echo),
+        HandlerKind::Inspect => Arc::new(Inspect),
+        HandlerKind::Static => {
+            let defaults = StaticResponse::default();
+            Arc::new(Static::from_config(&StaticResponse {
+                status: r.status.unwrap_or(200),
+                content_type: r.content_type.clone().unwrap_or(defaults.content_type),
+                body: r.body.clone().unwrap_or_default(),
+                body_file: r.body_file.clone(),
+                headers: r.headers.clone(),
+            })?)
+        }
+    };
+    let method = r.method.as_deref();
+    Ok(match (&r.path, &r.prefix) {
+        (Some(path), _) => Route::exact(method, path, handler),
+        (None, Some(prefix)) => Route::prefix(method, prefix, handler),
+        (None, None) => unreachable!("validated: a route has a path or a prefix"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_type_ignores_case_and_parameters() {
+        assert!(is_json_media_type(b"application/json"));
+        assert!(is_json_media_type(b"Application/JSON; charset=utf-8"));
+        assert!(!is_json_media_type(b"application/jsonx"));
+        assert!(!is_json_media_type(b"text/plain"));
+    }
+
+    #[test]
+    fn router_first_match_wins_and_405_lists_allowed_methods() {
+        let a: Arc<dyn Handler> = Arc::new(Echo);
+        let router = Router::new(
+            vec![
+                Route::exact(Some("POST"), "/x", a.clone()),
+                Route::exact(Some("GET"), "/x", a.clone()),
+                Route::prefix(None, "/p/", a),
+            ],
+            Arc::new(Inspect),
+        );
+        assert!(matches!(router.route("HEAD", "/x"), Routed::Handler(_)));
+        match router.route("PUT", "/x") {
+            Routed::MethodNotAllowed(allow) => assert_eq!(allow, "POST, GET, HEAD"),
+            Routed::Handler(_) => panic!("PUT /x should be 405"),
+        }
+        assert!(matches!(router.route("DELETE", "/p/q"), Routed::Handler(_)));
+        assert!(matches!(router.route("PUT", "/other"), Routed::Handler(_)));
+    }
+}

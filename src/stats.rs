@@ -1,0 +1,264 @@
+//! The counters each worker writes: one [`WorkerStats`] per worker, read by the metrics thread.
+//!
+//! Every counter has exactly one writer (its worker), so an increment is a relaxed load and a
+//! relaxed store, not a locked read-modify-write, and no counter's cache line is written by two
+//! cores. The metrics thread only loads. Each `WorkerStats` is aligned to 128 bytes so two
+//! workers' counters never share a line (adjacent-line prefetch pairs 64-byte lines).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// A counter written by one thread and read by others.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Add `n`. Only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// Add one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A gauge written by one thread and read by others.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    /// Add `n` (may be negative). Only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, n: i64) {
+        self.0.store(self.0.load(Relaxed) + n, Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> i64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Method label values, in slot order; anything else counts as `other`.
+pub const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other",
+];
+
+/// The slot of a method in [`METHODS`].
+pub fn method_slot(method: &str) -> usize {
+    METHODS[..7].iter().position(|m| *m == method).unwrap_or(7)
+}
+
+/// Lowest status code counted; statuses are stored at `status - FIRST_STATUS`.
+pub const FIRST_STATUS: u16 = 100;
+/// Number of status slots: 100..=599.
+pub const STATUS_SLOTS: usize = 500;
+
+/// Upper bounds of the request-duration histogram buckets, in seconds (`+Inf` is implied).
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed it, or asked us to (`Connection: close`, HTTP/1.0).
+    Client,
+    /// Idle past `keepalive_timeout`.
+    KeepaliveTimeout,
+    /// The head did not arrive within `header_timeout`.
+    HeaderTimeout,
+    /// The body stalled past `body_timeout`.
+    BodyTimeout,
+    /// The client did not read its responses within `write_timeout`.
+    WriteTimeout,
+    /// A protocol or I/O error.
+    Error,
+    /// The server is draining.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, in slot order.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::Client,
+        CloseReason::KeepaliveTimeout,
+        CloseReason::HeaderTimeout,
+        CloseReason::BodyTimeout,
+        CloseReason::WriteTimeout,
+        CloseReason::Error,
+        CloseReason::Shutdown,
+    ];
+
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Client => "client",
+            CloseReason::KeepaliveTimeout => "keepalive_timeout",
+            CloseReason::HeaderTimeout => "header_timeout",
+            CloseReason::BodyTimeout => "body_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::Error => "error",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// One worker's counters.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct WorkerStats {
+    /// Requests answered, by method slot and status slot.
+    pub requests: Box<[[Counter; STATUS_SLOTS]; 8]>,
+    /// Request durations: per-bucket (not cumulative) counts; the last slot is `+Inf`.
+    pub duration_buckets: [Counter; DURATION_BUCKETS.len() + 1],
+    /// Sum of request durations, in nanoseconds.
+    pub duration_sum_nanos: Counter,
+    /// Connections accepted.
+    pub accepted: Counter,
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections closed, by [`CloseReason`] slot.
+    pub closed: [Counter; CloseReason::ALL.len()],
+    /// Bytes read from clients.
+    pub bytes_received: Counter,
+    /// Bytes written to clients.
+    pub bytes_sent: Counter,
+    /// Parse errors, by [`ParseError::ALL`](crate::http::ParseError::ALL) slot.
+    pub parse_errors: [Counter; crate::http::ParseError::ALL.len()],
+    /// JSON bodies that parsed.
+    pub json_parsed: Counter,
+    /// JSON bodies rejected as invalid.
+    pub json_rejected: Counter,
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        WorkerStats {
+            requests: Box::new(std::array::from_fn(|_| {
+                std::array::from_fn(|_| Counter::default())
+            })),
+            duration_buckets: Default::default(),
+            duration_sum_nanos: Counter::default(),
+            accepted: Counter::default(),
+            open: Gauge::default(),
+            closed: Default::default(),
+            bytes_received: Counter::default(),
+            bytes_sent: Counter::default(),
+            parse_errors: Default::default(),
+            json_parsed: Counter::default(),
+            json_rejected: Counter::default(),
+        }
+    }
+}
+
+impl WorkerStats {
+    /// Count one answered request.
+    #[inline]
+    pub fn request(&self, method: &str, status: u16) {
+        let slot = usize::from(status.saturating_sub(FIRST_STATUS)).min(STATUS_SLOTS - 1);
+        self.requests[method_slot(method)][slot].inc();
+    }
+
+    /// Record the durations of `count` requests that each took `took` (requests answered in
+    /// one batch share their first byte's read and their response's queueing).
+    #[inline]
+    pub fn record_durations(&self, count: u64, took: Duration) {
+        let secs = took.as_secs_f64();
+        let bucket = DURATION_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.duration_buckets[bucket].add(count);
+        self.duration_sum_nanos.add(took.as_nanos() as u64 * count);
+    }
+
+    /// Count one closed connection.
+    #[inline]
+    pub fn closed(&self, reason: CloseReason) {
+        self.closed[reason as usize].inc();
+        self.open.add(-1);
+    }
+
+    /// Count one parse error.
+    #[inline]
+    pub fn parse_error(&self, e: crate::http::ParseError) {
+        self.parse_errors[e as usize].inc();
+    }
+
+    /// Total requests over all methods and statuses.
+    pub fn requests_total(&self) -> u64 {
+        self.requests
+            .iter()
+            .flat_map(|row| row.iter())
+            .map(Counter::get)
+            .sum()
+    }
+}
+
+/// Process-wide lifecycle facts, written by the supervisor.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Reloads attempted, by outcome.
+    pub reloads_ok: AtomicU64,
+    /// Reloads rejected (bad config).
+    pub reloads_failed: AtomicU64,
+    /// 1 if the last reload succeeded (or none happened), else 0.
+    pub last_reload_ok: AtomicI64,
+    /// Workers running.
+    pub workers: AtomicI64,
+    /// 1 once every worker listens; 0 before, and again while draining.
+    pub ready: AtomicI64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ParseError;
+
+    #[test]
+    fn counts_land_in_their_slots() {
+        let s = WorkerStats::default();
+        s.request("GET", 200);
+        s.request("BREW", 599);
+        s.request("POST", 413);
+        s.record_durations(1, Duration::from_micros(50));
+        s.record_durations(1, Duration::from_secs(100));
+        s.record_durations(2, Duration::from_millis(2));
+        assert_eq!(s.requests[0][100].get(), 1);
+        assert_eq!(s.requests[7][499].get(), 1);
+        assert_eq!(s.requests[2][313].get(), 1);
+        assert_eq!(s.requests_total(), 3);
+        assert_eq!(s.duration_buckets[0].get(), 1);
+        assert_eq!(s.duration_buckets[DURATION_BUCKETS.len()].get(), 1);
+        assert_eq!(s.duration_buckets[4].get(), 2);
+        s.parse_error(ParseError::BareLf);
+        assert_eq!(
+            s.parse_errors[ParseError::ALL
+                .iter()
+                .position(|e| *e == ParseError::BareLf)
+                .unwrap()]
+            .get(),
+            1
+        );
+    }
+
+    #[test]
+    fn error_kinds_are_in_slot_order() {
+        for (i, e) in ParseError::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i);
+        }
+        for (i, r) in CloseReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+    }
+}
