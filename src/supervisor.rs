@@ -12,9 +12,10 @@ use crossbeam_channel::{select, Receiver};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::Config;
+use crate::config::{Config, MetricsListen};
 use crate::handler::{Route, Router};
 use crate::listener;
+use crate::metrics;
 use crate::stats::{ServerStats, WorkerStats};
 use crate::worker::{self, Command, Report, Shared, WorkerHandle};
 
@@ -60,11 +61,19 @@ impl Server {
             config: self.config,
             router: self.router,
         });
-        let observed = Observed {
+        let observed = Arc::new(Observed {
             workers: (0..count)
                 .map(|_| Arc::new(WorkerStats::default()))
                 .collect(),
             server: Arc::new(ServerStats::default()),
+        });
+        // Before the workers, so a taken metrics address stops start-up before any request
+        // is served, and so the counters are scrapeable from the first connection.
+        let metrics = match shared.config.metrics_listen {
+            MetricsListen::On(addr) => {
+                format!("metrics on {}", metrics::spawn(addr, observed.clone())?)
+            }
+            MetricsListen::Off => "metrics off".to_owned(),
         };
         let (report_tx, reports) = crossbeam_channel::unbounded();
         let mut workers = Vec::with_capacity(count);
@@ -90,7 +99,7 @@ impl Server {
         } else {
             format!("pinned to {} CPUs", cores.len().min(count))
         };
-        eprintln!("cerberus: listening on {addr} with {count} workers ({pinning})");
+        eprintln!("cerberus: listening on {addr} with {count} workers ({pinning}); {metrics}");
         supervise(&signals, &reports, &workers, &shared.config, &observed)
     }
 }

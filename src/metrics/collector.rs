@@ -1,0 +1,388 @@
+//! What a scrape says: [`StatsCollector`] sums every worker's [`WorkerStats`] into Prometheus
+//! metric families, named the Prometheus way (`cerberus_` prefix, unit suffixes, `_total` on
+//! counters), with help text that `promtool check metrics` accepts.
+//!
+//! Label sets that are known in advance (close reasons, parse error kinds, JSON results) are
+//! always exported, zeros included, so `rate()` works from the first event. Requests by method
+//! and code are exported only where non-zero: 8 methods times 500 codes would be 4000 series.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricType::{COUNTER, GAUGE, HISTOGRAM};
+use prometheus::proto::{self, MetricFamily, MetricType};
+
+use crate::http::ParseError;
+use crate::stats::{CloseReason, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS};
+use crate::supervisor::Observed;
+
+/// One metric family this crate exports: its name, help, type and label names.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    labels: &'static [&'static str],
+}
+
+impl Family {
+    const fn new(
+        name: &'static str,
+        help: &'static str,
+        kind: MetricType,
+        labels: &'static [&'static str],
+    ) -> Family {
+        Family {
+            name,
+            help,
+            kind,
+            labels,
+        }
+    }
+
+    fn desc(&self) -> prometheus::Result<Desc> {
+        let labels = self.labels.iter().map(|l| l.to_string()).collect();
+        Desc::new(self.name.into(), self.help.into(), labels, HashMap::new())
+    }
+
+    fn with(&self, metrics: Vec<proto::Metric>) -> MetricFamily {
+        let mut family = MetricFamily::default();
+        family.set_name(self.name.into());
+        family.set_help(self.help.into());
+        family.set_field_type(self.kind);
+        family.set_metric(metrics.into());
+        family
+    }
+}
+
+const REQUESTS: Family = Family::new(
+    "cerberus_requests_total",
+    "HTTP requests answered, by method and status code.",
+    COUNTER,
+    &["method", "code"],
+);
+const DURATION: Family = Family::new(
+    "cerberus_request_duration_seconds",
+    "Time from a request's first byte read to its response queued for writing.",
+    HISTOGRAM,
+    &[],
+);
+const ACCEPTED: Family = Family::new(
+    "cerberus_connections_accepted_total",
+    "TCP connections accepted.",
+    COUNTER,
+    &[],
+);
+const OPEN: Family = Family::new(
+    "cerberus_connections_open",
+    "TCP connections open now, by worker (SO_REUSEPORT spreads them by flow hash).",
+    GAUGE,
+    &["worker"],
+);
+const CLOSED: Family = Family::new(
+    "cerberus_connections_closed_total",
+    "TCP connections closed, by reason.",
+    COUNTER,
+    &["reason"],
+);
+const RECEIVED: Family = Family::new(
+    "cerberus_received_bytes_total",
+    "Bytes read from clients.",
+    COUNTER,
+    &[],
+);
+const SENT: Family = Family::new(
+    "cerberus_sent_bytes_total",
+    "Bytes written to clients.",
+    COUNTER,
+    &[],
+);
+const PARSE_ERRORS: Family = Family::new(
+    "cerberus_parse_errors_total",
+    "Requests rejected by the parser, by kind.",
+    COUNTER,
+    &["kind"],
+);
+const JSON: Family = Family::new(
+    "cerberus_json_bodies_total",
+    "application/json request bodies validated, by result.",
+    COUNTER,
+    &["result"],
+);
+const RELOADS: Family = Family::new(
+    "cerberus_reloads_total",
+    "Configuration reloads attempted, by result.",
+    COUNTER,
+    &["result"],
+);
+const LAST_RELOAD: Family = Family::new(
+    "cerberus_last_reload_success",
+    "1 if the last configuration reload succeeded (or none was attempted), else 0.",
+    GAUGE,
+    &[],
+);
+const WORKERS: Family = Family::new("cerberus_workers", "Worker threads running.", GAUGE, &[]);
+const BUILD_INFO: Family = Family::new(
+    "cerberus_build_info",
+    "Always 1; the version label says which build is running.",
+    GAUGE,
+    &["version"],
+);
+
+/// Every family [`StatsCollector`] exports, for its descriptors.
+const FAMILIES: [&Family; 13] = [
+    &REQUESTS,
+    &DURATION,
+    &ACCEPTED,
+    &OPEN,
+    &CLOSED,
+    &RECEIVED,
+    &SENT,
+    &PARSE_ERRORS,
+    &JSON,
+    &RELOADS,
+    &LAST_RELOAD,
+    &WORKERS,
+    &BUILD_INFO,
+];
+
+/// Sums the workers' counters into metric families at scrape time.
+pub struct StatsCollector {
+    /// The counters being summed.
+    observed: Arc<Observed>,
+    /// One descriptor per family, so the registry can check names are unique.
+    descs: Vec<Desc>,
+}
+
+impl StatsCollector {
+    /// A collector of these workers' and this server's counters.
+    pub fn new(observed: Arc<Observed>) -> StatsCollector {
+        let descs = FAMILIES
+            .iter()
+            .map(|f| f.desc().expect("metric names and help are valid"))
+            .collect();
+        StatsCollector { observed, descs }
+    }
+
+    /// The sum of one counter over all workers.
+    fn sum(&self, counter: impl Fn(&WorkerStats) -> u64) -> f64 {
+        let total = self
+            .observed
+            .workers
+            .iter()
+            .fold(0u64, |acc, w| acc.wrapping_add(counter(w)));
+        total as f64
+    }
+
+    /// Every non-zero (method, code) pair.
+    fn requests(&self) -> Vec<proto::Metric> {
+        let mut metrics = Vec::new();
+        for (m, method) in METHODS.iter().enumerate() {
+            for slot in 0..self.observed.workers[0].requests[m].len() {
+                let n = self.sum(|w| w.requests[m][slot].get());
+                if n > 0.0 {
+                    let code = (FIRST_STATUS + slot as u16).to_string();
+                    metrics.push(sample(&[("method", method), ("code", &code)], COUNTER, n));
+                }
+            }
+        }
+        metrics
+    }
+
+    /// The duration histogram, merged over workers, with cumulative buckets.
+    fn duration(&self) -> proto::Metric {
+        let mut counts = [0u64; DURATION_BUCKETS.len() + 1];
+        for w in &self.observed.workers {
+            for (count, bucket) in counts.iter_mut().zip(&w.duration_buckets) {
+                *count = count.wrapping_add(bucket.get());
+            }
+        }
+        let mut cumulative = 0u64;
+        let buckets: Vec<proto::Bucket> = DURATION_BUCKETS
+            .iter()
+            .zip(counts)
+            .map(|(&bound, count)| {
+                cumulative = cumulative.wrapping_add(count);
+                let mut b = proto::Bucket::default();
+                b.set_upper_bound(bound);
+                b.set_cumulative_count(cumulative);
+                b
+            })
+            .collect();
+        // The encoder adds `le="+Inf"` with the sample count, which includes the last slot.
+        let mut h = proto::Histogram::default();
+        h.set_bucket(buckets.into());
+        h.set_sample_count(counts.iter().fold(0u64, |a, c| a.wrapping_add(*c)));
+        h.set_sample_sum(self.sum(|w| w.duration_sum_nanos.get()) / 1e9);
+        let mut m = proto::Metric::default();
+        m.set_histogram(h);
+        m
+    }
+}
+
+impl Collector for StatsCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let workers = &self.observed.workers;
+        let server = &self.observed.server;
+        let counter = |labels: &[(&str, &str)], n: f64| sample(labels, COUNTER, n);
+        let gauge = |labels: &[(&str, &str)], n: f64| sample(labels, GAUGE, n);
+        let open = workers
+            .iter()
+            .enumerate()
+            .map(|(id, w)| gauge(&[("worker", &id.to_string())], w.open.get() as f64));
+        let closed = CloseReason::ALL.iter().map(|&r| {
+            counter(
+                &[("reason", r.as_str())],
+                self.sum(|w| w.closed[r as usize].get()),
+            )
+        });
+        let parse_errors = ParseError::ALL.iter().map(|&e| {
+            counter(
+                &[("kind", e.as_str())],
+                self.sum(|w| w.parse_errors[e as usize].get()),
+            )
+        });
+        let load = |value: &std::sync::atomic::AtomicU64| value.load(Relaxed) as f64;
+        vec![
+            REQUESTS.with(self.requests()),
+            DURATION.with(vec![self.duration()]),
+            ACCEPTED.with(vec![counter(&[], self.sum(|w| w.accepted.get()))]),
+            OPEN.with(open.collect()),
+            CLOSED.with(closed.collect()),
+            RECEIVED.with(vec![counter(&[], self.sum(|w| w.bytes_received.get()))]),
+            SENT.with(vec![counter(&[], self.sum(|w| w.bytes_sent.get()))]),
+            PARSE_ERRORS.with(parse_errors.collect()),
+            JSON.with(vec![
+                counter(&[("result", "parsed")], self.sum(|w| w.json_parsed.get())),
+                counter(
+                    &[("result", "rejected")],
+                    self.sum(|w| w.json_rejected.get()),
+                ),
+            ]),
+            RELOADS.with(vec![
+                counter(&[("result", "success")], load(&server.reloads_ok)),
+                counter(&[("result", "failure")], load(&server.reloads_failed)),
+            ]),
+            LAST_RELOAD.with(vec![gauge(&[], server.last_reload_ok.load(Relaxed) as f64)]),
+            WORKERS.with(vec![gauge(&[], server.workers.load(Relaxed) as f64)]),
+            BUILD_INFO.with(vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)]),
+        ]
+    }
+}
+
+/// One counter or gauge sample with these labels.
+fn sample(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metric {
+    let pairs: Vec<proto::LabelPair> = labels
+        .iter()
+        .map(|(name, value)| {
+            let mut pair = proto::LabelPair::default();
+            pair.set_name((*name).into());
+            pair.set_value((*value).into());
+            pair
+        })
+        .collect();
+    let mut m = proto::Metric::default();
+    m.set_label(pairs.into());
+    if kind == COUNTER {
+        let mut c = proto::Counter::default();
+        c.set_value(value);
+        m.set_counter(c);
+    } else {
+        let mut g = proto::Gauge::default();
+        g.set_value(value);
+        m.set_gauge(g);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ServerStats;
+    use prometheus::{Encoder, Registry, TextEncoder};
+    use std::time::Duration;
+
+    /// The exposition of two workers' counters, without the process metrics.
+    fn render(observed: Observed) -> String {
+        let registry = Registry::new();
+        let collector = StatsCollector::new(Arc::new(observed));
+        registry.register(Box::new(collector)).unwrap();
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut text)
+            .unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    fn two_workers() -> Observed {
+        Observed {
+            workers: vec![Arc::default(), Arc::default()],
+            server: Arc::new(ServerStats::default()),
+        }
+    }
+
+    #[test]
+    fn sums_workers_and_skips_zero_request_series() {
+        let observed = two_workers();
+        let [a, b] = [&observed.workers[0], &observed.workers[1]];
+        a.request("GET", 200);
+        b.request("GET", 200);
+        b.request("BREW", 404);
+        a.open.add(3);
+        b.open.add(1);
+        b.closed(CloseReason::HeaderTimeout);
+        observed.server.reloads_failed.store(2, Relaxed);
+        let text = render(observed);
+        let requests: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("cerberus_requests_total"))
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                r#"cerberus_requests_total{method="GET",code="200"} 2"#,
+                r#"cerberus_requests_total{method="other",code="404"} 1"#,
+            ]
+        );
+        for line in [
+            r#"cerberus_connections_open{worker="0"} 3"#,
+            r#"cerberus_connections_open{worker="1"} 0"#,
+            r#"cerberus_connections_closed_total{reason="header_timeout"} 1"#,
+            r#"cerberus_connections_closed_total{reason="shutdown"} 0"#,
+            r#"cerberus_reloads_total{result="failure"} 2"#,
+            r#"cerberus_build_info{version=""#,
+            "# TYPE cerberus_request_duration_seconds histogram",
+        ] {
+            assert!(text.contains(line), "no {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_across_workers() {
+        let observed = two_workers();
+        observed.workers[0].record_durations(2, Duration::from_micros(50));
+        observed.workers[1].record_durations(1, Duration::from_millis(3));
+        observed.workers[1].record_durations(1, Duration::from_secs(60));
+        let text = render(observed);
+        let name = "cerberus_request_duration_seconds";
+        for line in [
+            format!("{name}_bucket{{le=\"0.0001\"}} 2"),
+            format!("{name}_bucket{{le=\"0.0025\"}} 2"),
+            format!("{name}_bucket{{le=\"0.005\"}} 3"),
+            format!("{name}_bucket{{le=\"5\"}} 3"),
+            format!("{name}_bucket{{le=\"+Inf\"}} 4"),
+            format!("{name}_sum 60.0031"),
+            format!("{name}_count 4"),
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "no {line:?} in\n{text}"
+            );
+        }
+    }
+}
