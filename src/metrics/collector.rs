@@ -15,7 +15,9 @@ use prometheus::proto::MetricType::{COUNTER, GAUGE, HISTOGRAM};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
 use crate::http::ParseError;
-use crate::stats::{CloseReason, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS};
+use crate::stats::{
+    CloseReason, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS, STATUS_SLOTS,
+};
 use crate::supervisor::Observed;
 
 /// One metric family this crate exports: its name, help, type and label names.
@@ -179,7 +181,7 @@ impl StatsCollector {
     fn requests(&self) -> Vec<proto::Metric> {
         let mut metrics = Vec::new();
         for (m, method) in METHODS.iter().enumerate() {
-            for slot in 0..self.observed.workers[0].requests[m].len() {
+            for slot in 0..STATUS_SLOTS {
                 let n = self.sum(|w| w.requests[m][slot].get());
                 if n > 0.0 {
                     let code = (FIRST_STATUS + slot as u16).to_string();
