@@ -309,8 +309,18 @@ impl Server {
 
     /// Open file descriptors of the server process.
     pub fn open_fds(&self) -> usize {
+        self.open_fds_below(usize::MAX)
+    }
+
+    /// Open file descriptors of the server process numbered below `limit` (descriptors
+    /// inherited from the test's environment can sit above an `RLIMIT_NOFILE`).
+    pub fn open_fds_below(&self, limit: usize) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<usize>().ok())
+                    .filter(|&fd| fd < limit)
+                    .count()
+            })
             .unwrap_or(0)
     }
 }
