@@ -184,6 +184,51 @@ pub struct Route {
     pub headers: BTreeMap<String, String>,
 }
 
+/// Values given on the command line, which win over the file (at start and at every reload).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`
+    pub listen: Option<SocketAddr>,
+    /// `--workers`
+    pub workers: Option<usize>,
+    /// `--metrics-listen`
+    pub metrics_listen: Option<MetricsListen>,
+}
+
+/// Where the configuration comes from: an optional file, then the command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// The TOML file, if any.
+    pub path: Option<PathBuf>,
+    /// Flags that override it.
+    pub overrides: Overrides,
+}
+
+impl ConfigSource {
+    /// Read the file (if any), apply the overrides, and validate.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.path {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let o = &self.overrides;
+        if let Some(listen) = o.listen {
+            config.listen = listen;
+        }
+        if let Some(workers) = o.workers {
+            config.workers = workers;
+        }
+        if let Some(metrics) = o.metrics_listen {
+            config.metrics_listen = metrics;
+        }
+        config.validate().map_err(|message| ConfigError {
+            file: self.path.clone(),
+            message,
+        })?;
+        Ok(config)
+    }
+}
+
 /// A configuration that could not be loaded: the file, and what is wrong with it.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -212,8 +257,7 @@ impl Config {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| err(one_line(&text, &e)))?;
         config.validate().map_err(err)?;
         Ok(config)
     }
@@ -289,6 +333,20 @@ impl Route {
     }
 }
 
+/// A TOML error as one log line: `line L, column C: message`.
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 fn check_response(
     what: &str,
     status: u16,
@@ -334,6 +392,27 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn file_errors_are_one_line_naming_file_line_and_key() {
+        let dir = std::env::temp_dir().join(format!("cerberus-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "workers = 1\n\n[default_response]\nbody = 1\n").unwrap();
+        let text = Config::load(&path).unwrap_err().to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.contains("bad.toml") && text.contains("line 4, column 8"), "{text}");
+        std::fs::write(&path, "worker = 1\n").unwrap();
+        let text = Config::load(&path).unwrap_err().to_string();
+        assert!(text.contains("unknown field `worker`") && text.contains("line 1, column 1"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn shipped_example_states_the_defaults() {
+        let text = include_str!("../deploy/cerberus.toml");
+        assert_eq!(parse(text).unwrap(), Config::default());
     }
 
     #[test]

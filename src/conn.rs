@@ -91,6 +91,8 @@ pub struct Conn {
     lingering: bool,
     /// Reading is paused because `outbuf` is over `max_output`.
     paused: bool,
+    /// The pending request started before a reload: finish it under the old config.
+    pub old_config: bool,
 }
 
 impl Conn {
@@ -112,12 +114,18 @@ impl Conn {
             unread: false,
             lingering: false,
             paused: false,
+            old_config: false,
         }
     }
 
     /// Nothing in flight: no partial request and no unsent response.
     pub fn is_idle(&self) -> bool {
         self.inbuf.is_empty() && self.outbuf.is_empty() && !self.closing
+    }
+
+    /// Part of a request has arrived, but not all of it.
+    pub fn has_partial_request(&self) -> bool {
+        !self.inbuf.is_empty() || self.awaiting_body
     }
 
     /// The socket is readable (or closed, or in error).
@@ -210,7 +218,8 @@ impl Conn {
             // The head deadline runs from its first byte and is not pushed back by later bytes.
             (Waiting::Head, self.waiting != Waiting::Head)
         } else {
-            (Waiting::Idle, self.waiting != Waiting::Idle)
+            // Any event on an idle connection is activity (a request was answered).
+            (Waiting::Idle, true)
         }
     }
 

@@ -2,21 +2,37 @@
 //!
 //! # Layout
 //!
+//! - [`config`]: the TOML configuration, its defaults and validation, and CLI overrides.
+//! - [`supervisor`]: the main thread. Binds listeners, starts workers, reacts to signals
+//!   (SIGHUP reload, SIGTERM/SIGINT drain) and to worker reports.
+//! - [`generation`]: listeners kept across reloads, and generations of workers.
+//! - [`listener`]: `SO_REUSEPORT` listening sockets built with `socket2`.
+//! - [`worker`]: one pinned thread with its own `mio` loop, connections and buffers.
+//! - [`conn`]: one connection: reading, pipelining, backpressure, timers' targets.
+//! - [`timer`]: the per-worker timing wheel behind every timeout.
 //! - [`http`]: the wire format. A zero-copy incremental request parser, a chunked-body decoder,
-//!   and the error kinds that map to status codes. Pure code: no I/O, no allocation.
+//!   and the error kinds that map to status codes. Pure code: no I/O, no allocation. Also
+//!   response writing and the per-worker `Date` cache.
+//! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing.
+//! - [`stats`]: the counters each worker writes (single-writer atomics).
 //! - [`metrics`]: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
 //!   [`stats`] at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
+//! - [`systemd`]: readiness notifications, the watchdog, and socket activation.
+//! - [`sys`]: the only `unsafe` code (inherited file descriptors, CLOCK_MONOTONIC).
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod config;
 pub mod conn;
+pub mod generation;
 pub mod handler;
 pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod stats;
 pub mod supervisor;
+pub mod sys;
+pub mod systemd;
 pub mod timer;
 pub mod worker;
 

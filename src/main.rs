@@ -4,14 +4,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cerberus::config::{Config, MetricsListen};
+use cerberus::config::{ConfigSource, MetricsListen, Overrides};
 use cerberus::Server;
 use clap::Parser;
 
 /// A small, strict, fast HTTP/1.1 server.
 ///
 /// Every setting has a default; a TOML file (--config) can change any of them, and the flags
-/// below override the file. Signals: SIGTERM/SIGINT drain and exit (a second one exits at once).
+/// below override the file (at start and at every reload). Signals: SIGHUP reloads the file;
+/// SIGTERM/SIGINT drain and exit (a second one exits at once).
 /// Exit codes: 0 after a clean shutdown, 1 on a runtime error (e.g. the address is taken),
 /// 2 on a usage or configuration error.
 #[derive(Parser, Debug)]
@@ -29,15 +30,23 @@ struct Args {
     /// Address of /metrics, /healthz and /readyz, or "off". [default: 127.0.0.1:8010]
     #[arg(long, value_name = "ADDR|off")]
     metrics_listen: Option<MetricsListen>,
-    /// Validate the configuration, print it, and exit.
+    /// Validate the configuration (and read any body_file) and exit.
     #[arg(long)]
     check_config: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match load(&args) {
-        Ok(config) => config,
+    let source = ConfigSource {
+        path: args.config.clone(),
+        overrides: Overrides {
+            listen: args.listen,
+            workers: args.workers,
+            metrics_listen: args.metrics_listen,
+        },
+    };
+    let server = match Server::from_source(source) {
+        Ok(server) => server,
         Err(e) => {
             eprintln!("cerberus: {e}");
             return ExitCode::from(2);
@@ -47,13 +56,6 @@ fn main() -> ExitCode {
         eprintln!("cerberus: configuration OK");
         return ExitCode::SUCCESS;
     }
-    let server = match Server::new(config) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("cerberus: {e}");
-            return ExitCode::from(2);
-        }
-    };
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -61,26 +63,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn load(args: &Args) -> Result<Config, Box<dyn std::error::Error>> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(workers) = args.workers {
-        config.workers = workers;
-    }
-    if let Some(metrics) = args.metrics_listen {
-        config.metrics_listen = metrics;
-    }
-    config.validate()?;
-    if args.check_config {
-        // The file's body_file must be readable too.
-        cerberus::handler::Router::from_config(&config)?;
-    }
-    Ok(config)
 }

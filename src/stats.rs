@@ -195,6 +195,30 @@ impl WorkerStats {
         self.parse_errors[e as usize].inc();
     }
 
+    /// Add every counter of `other` (a worker that exited) into these. Only the owner of
+    /// `self` (the supervisor, for the retired totals) may call this.
+    pub fn absorb(&self, other: &WorkerStats) {
+        for (mine, theirs) in self.requests.iter().zip(other.requests.iter()) {
+            for (a, b) in mine.iter().zip(theirs.iter()) {
+                a.add(b.get());
+            }
+        }
+        let pairs = [
+            (&self.duration_sum_nanos, &other.duration_sum_nanos),
+            (&self.accepted, &other.accepted),
+            (&self.bytes_received, &other.bytes_received),
+            (&self.bytes_sent, &other.bytes_sent),
+            (&self.json_parsed, &other.json_parsed),
+            (&self.json_rejected, &other.json_rejected),
+        ];
+        let arrays = self.duration_buckets.iter().zip(&other.duration_buckets);
+        let arrays = arrays.chain(self.closed.iter().zip(&other.closed));
+        let arrays = arrays.chain(self.parse_errors.iter().zip(&other.parse_errors));
+        for (a, b) in pairs.into_iter().chain(arrays) {
+            a.add(b.get());
+        }
+    }
+
     /// Total requests over all methods and statuses.
     pub fn requests_total(&self) -> u64 {
         self.requests
@@ -250,6 +274,21 @@ mod tests {
             .get(),
             1
         );
+    }
+
+    #[test]
+    fn absorb_adds_every_counter() {
+        let (a, b) = (WorkerStats::default(), WorkerStats::default());
+        b.request("PUT", 201);
+        b.record_durations(3, Duration::from_millis(1));
+        b.closed(CloseReason::Shutdown);
+        b.bytes_sent.add(10);
+        a.bytes_sent.add(5);
+        a.absorb(&b);
+        assert_eq!(a.requests_total(), 1);
+        assert_eq!(a.duration_buckets.iter().map(Counter::get).sum::<u64>(), 3);
+        assert_eq!(a.closed[CloseReason::Shutdown as usize].get(), 1);
+        assert_eq!(a.bytes_sent.get(), 15);
     }
 
     #[test]

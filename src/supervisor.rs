@@ -2,106 +2,407 @@
 //!
 //! It runs on the main thread. Signals are registered before any worker thread starts, and
 //! this is the only place that reacts to them: the handlers only forward the signal number.
+//! `SIGHUP => reload`, `SIGTERM | SIGINT => drain` (a second one exits at once).
 
 use std::error::Error;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{select, Receiver, Sender};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::{Config, MetricsListen};
+use crate::config::{Config, ConfigSource, MetricsListen};
+use crate::generation::{Generation, Listeners, Start};
 use crate::handler::{Route, Router};
-use crate::listener;
 use crate::metrics;
 use crate::stats::{ServerStats, WorkerStats};
-use crate::worker::{self, Command, Report, Shared, WorkerHandle};
+use crate::systemd::{self, Notifier};
+use crate::worker::{Command, Report, Shared};
+
+/// How long a new generation of workers may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A configured server, ready to run.
 pub struct Server {
     config: Config,
-    router: Router,
+    /// Where SIGHUP re-reads the config from; without it, a reload rebuilds from `config`
+    /// (re-reading `body_file`s).
+    source: Option<ConfigSource>,
+    /// Routes added by the library user, kept across reloads.
+    extra: Vec<Route>,
 }
 
 /// What a running server shares with the metrics thread.
 pub struct Observed {
-    /// Each worker's counters.
-    pub workers: Vec<Arc<WorkerStats>>,
+    /// Counters of running workers (of every generation still draining).
+    live: RwLock<Vec<Arc<WorkerStats>>>,
+    /// Counters of workers that exited, summed, so totals never go down.
+    retired: WorkerStats,
     /// Process-wide state.
     pub server: Arc<ServerStats>,
+}
+
+impl Observed {
+    /// Nothing observed yet.
+    pub fn new() -> Observed {
+        let server = Arc::new(ServerStats::default());
+        // No reload has failed yet: scrapes before the workers are up must not say otherwise.
+        server.last_reload_ok.store(1, Relaxed);
+        Observed {
+            live: RwLock::new(Vec::new()),
+            retired: WorkerStats::default(),
+            server,
+        }
+    }
+
+    /// The counters of the running workers, in start order.
+    pub fn live(&self) -> Vec<Arc<WorkerStats>> {
+        self.live.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Call `f` with every counter set to sum for totals. Retirement cannot happen meanwhile,
+    /// so nothing is counted twice or missed.
+    pub fn with_totals<R>(&self, f: impl FnOnce(&[&WorkerStats]) -> R) -> R {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<&WorkerStats> = Vec::with_capacity(live.len() + 1);
+        all.push(&self.retired);
+        all.extend(live.iter().map(|s| s.as_ref()));
+        f(&all)
+    }
+
+    /// Start observing these workers.
+    pub fn add(&self, stats: &[Arc<WorkerStats>]) {
+        self.live
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(stats.iter().cloned());
+    }
+
+    /// Fold exited workers' counters into `retired` and stop listing them, in one step.
+    fn retire(&self, stats: &[Arc<WorkerStats>]) {
+        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        for s in stats {
+            self.retired.absorb(s);
+        }
+        live.retain(|l| !stats.iter().any(|s| Arc::ptr_eq(s, l)));
+    }
+}
+
+impl Default for Observed {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Server {
     /// A server for this config, with the routes it describes.
     pub fn new(config: Config) -> std::io::Result<Server> {
-        let router = Router::from_config(&config)?;
-        Ok(Server { config, router })
+        Router::from_config(&config)?;
+        Ok(Server {
+            config,
+            source: None,
+            extra: Vec::new(),
+        })
+    }
+
+    /// A server that re-reads `source` on SIGHUP.
+    pub fn from_source(source: ConfigSource) -> Result<Server, Box<dyn Error>> {
+        let config = source.load()?;
+        Router::from_config(&config)?;
+        Ok(Server {
+            config,
+            source: Some(source),
+            extra: Vec::new(),
+        })
     }
 
     /// Add a route of your own, tried after the configured ones.
     pub fn route(mut self, route: Route) -> Server {
-        self.router.push(route);
+        self.extra.push(route);
         self
     }
 
     /// Serve until SIGTERM or SIGINT, then drain and return.
     pub fn run(self) -> Result<(), Box<dyn Error>> {
         let signals = forward_signals()?;
+        let inherited = systemd::listeners()?;
         let count = worker_count(&self.config);
-        let listeners = listener::bind_all(self.config.listen, count, self.config.backlog)?;
-        let addr = listeners[0].local_addr()?;
-        let cores = if self.config.pin {
-            core_affinity::get_core_ids().unwrap_or_default()
+        let listeners = if inherited.is_empty() {
+            Listeners::bind(self.config.listen, count, self.config.backlog)?
         } else {
-            Vec::new()
+            Listeners::inherited(inherited)?
         };
-        let shared = Arc::new(Shared {
-            config: self.config,
-            router: self.router,
-        });
-        let observed = Arc::new(Observed {
-            workers: (0..count)
-                .map(|_| Arc::new(WorkerStats::default()))
-                .collect(),
-            server: Arc::new(ServerStats::default()),
-        });
+        let observed = Arc::new(Observed::new());
         // Before the workers, so a taken metrics address stops start-up before any request
         // is served, and so the counters are scrapeable from the first connection.
-        let metrics = match shared.config.metrics_listen {
+        let metrics = match self.config.metrics_listen {
             MetricsListen::On(addr) => {
                 format!("metrics on {}", metrics::spawn(addr, observed.clone())?)
             }
             MetricsListen::Off => "metrics off".to_owned(),
         };
-        let (report_tx, reports) = crossbeam_channel::unbounded();
-        let mut workers = Vec::with_capacity(count);
-        for (id, listener) in listeners.into_iter().enumerate() {
-            let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
-            let stats = observed.workers[id].clone();
-            workers.push(worker::spawn(
-                id,
-                listener,
-                core,
-                shared.clone(),
-                stats,
-                report_tx.clone(),
-            )?);
-        }
-        drop(report_tx);
-        wait_ready(&reports, &workers)?;
-        observed.server.workers.store(count as i64, Relaxed);
-        observed.server.ready.store(1, Relaxed);
-        observed.server.last_reload_ok.store(1, Relaxed);
-        let pinning = if cores.is_empty() {
-            "unpinned".to_owned()
-        } else {
-            format!("pinned to {} CPUs", cores.len().min(count))
+        let router = build_router(&self.config, &self.extra)?;
+        let (reports_tx, reports) = crossbeam_channel::unbounded();
+        let mut sup = Supervisor {
+            source: self.source,
+            extra: self.extra,
+            shared: Arc::new(Shared {
+                config: self.config,
+                router,
+            }),
+            listeners,
+            generations: Vec::new(),
+            next_number: 0,
+            reports_tx,
+            reports,
+            observed,
+            notifier: Notifier::from_env(),
+            drain_until: None,
+            failure: None,
         };
-        eprintln!("cerberus: listening on {addr} with {count} workers ({pinning}); {metrics}");
-        supervise(&signals, &reports, &workers, &shared.config, &observed)
+        let generation = sup.start_generation(count)?;
+        sup.generations.push(generation);
+        sup.observed.server.ready.store(1, Relaxed);
+        sup.observed.server.last_reload_ok.store(1, Relaxed);
+        let status = format!(
+            "listening on {} with {}",
+            sup.listeners.addr,
+            describe(&sup.shared.config, count)
+        );
+        eprintln!("cerberus: {status}; {metrics}");
+        sup.notify(&format!("READY=1\nSTATUS={status}"));
+        sup.supervise(&signals)
     }
+}
+
+/// The state the supervisor keeps while serving.
+struct Supervisor {
+    source: Option<ConfigSource>,
+    extra: Vec<Route>,
+    /// The config and routes of the newest generation.
+    shared: Arc<Shared>,
+    listeners: Listeners,
+    /// The newest generation last; older ones are draining.
+    generations: Vec<Generation>,
+    next_number: u64,
+    reports_tx: Sender<(u64, Report)>,
+    reports: Receiver<(u64, Report)>,
+    observed: Arc<Observed>,
+    notifier: Option<Notifier>,
+    /// Set once SIGTERM/SIGINT started the final drain.
+    drain_until: Option<Instant>,
+    /// Why the process will exit non-zero, if it will.
+    failure: Option<String>,
+}
+
+impl Supervisor {
+    fn notify(&self, message: &str) {
+        if let Some(n) = &self.notifier {
+            n.send(message);
+        }
+    }
+
+    fn start_generation(&mut self, workers: usize) -> Result<Generation, Box<dyn Error>> {
+        let config = &self.shared.config;
+        let cores = if config.pin {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let number = self.next_number;
+        self.next_number += 1;
+        let generation = Generation::start(Start {
+            number,
+            shared: self.shared.clone(),
+            listeners: &self.listeners,
+            workers,
+            cores: &cores,
+            reports: &self.reports_tx,
+        })?;
+        let mut early = Vec::new();
+        let ready = generation.wait_ready(&self.reports, START_TIMEOUT, |n, r| early.push((n, r)));
+        if let Err(e) = ready {
+            generation.drain();
+            return Err(e.into());
+        }
+        self.observed.add(&generation.stats);
+        self.observed.server.workers.store(workers as i64, Relaxed);
+        for (n, r) in early {
+            self.on_report(n, r);
+        }
+        Ok(generation)
+    }
+
+    fn supervise(&mut self, signals: &Receiver<i32>) -> Result<(), Box<dyn Error>> {
+        let watchdog = systemd::watchdog_interval();
+        let mut next_ping = Instant::now();
+        loop {
+            if watchdog.is_some() && Instant::now() >= next_ping {
+                self.notify("WATCHDOG=1");
+                next_ping = Instant::now() + watchdog.unwrap_or_default();
+            }
+            let mut wake = next_ping.max(Instant::now() + Duration::from_millis(1));
+            if watchdog.is_none() {
+                wake = Instant::now() + Duration::from_secs(3600);
+            }
+            if let Some(t) = self.drain_until {
+                wake = wake.min(t);
+            }
+            let timeout = wake.saturating_duration_since(Instant::now());
+            select! {
+                recv(signals) -> signal => match signal {
+                    Ok(SIGHUP) if self.drain_until.is_none() => self.reload(),
+                    Ok(SIGHUP) => {}
+                    Ok(_) if self.drain_until.is_some() => {
+                        eprintln!("cerberus: second signal: exiting now");
+                        std::process::exit(1);
+                    }
+                    Ok(_) => self.shutdown(),
+                    Err(_) => return Err("signal thread stopped".into()),
+                },
+                recv(self.reports) -> report => match report {
+                    Ok((n, r)) => self.on_report(n, r),
+                    Err(_) => self.generations.clear(),
+                },
+                default(timeout) => {}
+            }
+            if self.drain_until.is_some() && self.generations.is_empty() {
+                eprintln!("cerberus: stopped");
+                return self.failure.take().map_or(Ok(()), |f| Err(f.into()));
+            }
+            if self.drain_until.is_some_and(|t| Instant::now() >= t) {
+                let open: i64 = self.observed.live().iter().map(|w| w.open.get()).sum();
+                eprintln!("cerberus: drain timeout: closing {open} connections still open");
+                return self.failure.take().map_or(Ok(()), |f| Err(f.into()));
+            }
+        }
+    }
+
+    /// SIGTERM/SIGINT: every generation stops accepting and drains.
+    fn shutdown(&mut self) {
+        let timeout = self.shared.config.drain_timeout;
+        eprintln!("cerberus: shutting down: draining for up to {timeout:?}");
+        self.notify("STOPPING=1\nSTATUS=draining");
+        self.observed.server.ready.store(0, Relaxed);
+        self.drain_until = Some(Instant::now() + timeout);
+        self.generations.iter().for_each(Generation::drain);
+    }
+
+    fn on_report(&mut self, number: u64, report: Report) {
+        let Some(index) = self.generations.iter().position(|g| g.number == number) else {
+            return;
+        };
+        match report {
+            Report::Ready(_) => return,
+            Report::Exited(_) => {}
+            Report::Fatal(id, e) => {
+                eprintln!("cerberus: worker {id} failed: {e}; shutting down");
+                self.failure = Some(format!("worker {id} failed: {e}"));
+                if self.drain_until.is_none() {
+                    self.shutdown();
+                }
+            }
+        }
+        let generation = &mut self.generations[index];
+        generation.running -= 1;
+        if generation.running == 0 {
+            let generation = self.generations.remove(index);
+            for worker in generation.workers {
+                let _ = worker.thread.join();
+            }
+            self.observed.retire(&generation.stats);
+        }
+    }
+
+    /// SIGHUP: re-read the config. A bad one is logged and counted; the old one keeps serving.
+    fn reload(&mut self) {
+        self.notify(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            systemd::monotonic_usec()
+        ));
+        let stats = self.observed.server.clone();
+        match self.try_reload() {
+            Ok(what) => {
+                stats.reloads_ok.fetch_add(1, Relaxed);
+                stats.last_reload_ok.store(1, Relaxed);
+                eprintln!("cerberus: reloaded: {what}");
+                self.notify(&format!("READY=1\nSTATUS=reloaded: {what}"));
+            }
+            Err(e) => {
+                stats.reloads_failed.fetch_add(1, Relaxed);
+                stats.last_reload_ok.store(0, Relaxed);
+                eprintln!("cerberus: reload failed: {e}; still serving the previous configuration");
+                self.notify(&format!("READY=1\nSTATUS=reload failed: {e}"));
+            }
+        }
+    }
+
+    fn try_reload(&mut self) -> Result<String, Box<dyn Error>> {
+        let config = match &self.source {
+            Some(source) => source.load()?,
+            None => self.shared.config.clone(),
+        };
+        let router = build_router(&config, &self.extra)?;
+        let old = &self.shared.config;
+        let count = worker_count(&config);
+        let structural = config.listen != old.listen
+            || count != self.current().workers.len()
+            || config.backlog != old.backlog
+            || config.pin != old.pin;
+        let shared = Arc::new(Shared { config, router });
+        if !structural {
+            self.shared = shared.clone();
+            self.current().send(|| Command::Reload(shared.clone()));
+            return Ok("routes, responses, limits and timeouts".to_owned());
+        }
+        let new_config = &shared.config;
+        if new_config.listen != old.listen && !self.listeners.is_inherited() {
+            self.listeners = Listeners::bind(new_config.listen, count, new_config.backlog)?;
+        } else {
+            self.listeners.ensure(count, new_config.backlog)?;
+            if new_config.backlog != old.backlog {
+                self.listeners.set_backlog(new_config.backlog)?;
+            }
+        }
+        let previous = std::mem::replace(&mut self.shared, shared);
+        match self.start_generation(count) {
+            Ok(generation) => {
+                // The new workers listen on the same sockets; now the old ones may stop.
+                self.current().drain();
+                self.generations.push(generation);
+                Ok(format!(
+                    "new generation: listening on {} with {}",
+                    self.listeners.addr,
+                    describe(&self.shared.config, count)
+                ))
+            }
+            Err(e) => {
+                self.shared = previous;
+                Err(e)
+            }
+        }
+    }
+
+    fn current(&self) -> &Generation {
+        self.generations
+            .last()
+            .expect("a generation runs while the supervisor serves")
+    }
+}
+
+fn build_router(config: &Config, extra: &[Route]) -> std::io::Result<Router> {
+    let mut router = Router::from_config(config)?;
+    for route in extra {
+        router.push(route.clone());
+    }
+    Ok(router)
+}
+
+fn describe(config: &Config, count: usize) -> String {
+    let pinning = if config.pin { "pinned" } else { "unpinned" };
+    format!("{count} workers ({pinning})")
 }
 
 /// Workers to start: the config's number, or one per CPU this process may use (std's count
@@ -127,77 +428,4 @@ fn forward_signals() -> std::io::Result<Receiver<i32>> {
             }
         })?;
     Ok(rx)
-}
-
-fn wait_ready(reports: &Receiver<Report>, workers: &[WorkerHandle]) -> Result<(), Box<dyn Error>> {
-    let mut ready = 0;
-    while ready < workers.len() {
-        match reports.recv() {
-            Ok(Report::Ready(_)) => ready += 1,
-            Ok(Report::Fatal(id, e)) => {
-                workers.iter().for_each(|w| w.send(Command::Shutdown));
-                return Err(format!("worker {id} failed to start: {e}").into());
-            }
-            Ok(Report::Exited(id)) => {
-                return Err(format!("worker {id} exited during start-up").into())
-            }
-            Err(_) => return Err("workers exited during start-up".into()),
-        }
-    }
-    Ok(())
-}
-
-fn supervise(
-    signals: &Receiver<i32>,
-    reports: &Receiver<Report>,
-    workers: &[WorkerHandle],
-    config: &Config,
-    observed: &Observed,
-) -> Result<(), Box<dyn Error>> {
-    let mut drain_until: Option<Instant> = None;
-    let mut running = workers.len();
-    let mut failure: Option<String> = None;
-    loop {
-        let timeout = drain_until.map_or(Duration::from_secs(3600), |t| {
-            t.saturating_duration_since(Instant::now())
-        });
-        select! {
-            recv(signals) -> signal => match signal {
-                Ok(SIGHUP) => eprintln!("cerberus: SIGHUP: configuration reload is not supported yet; still serving"),
-                Ok(_) if drain_until.is_some() => {
-                    eprintln!("cerberus: second signal: exiting now");
-                    std::process::exit(1);
-                }
-                Ok(_) => {
-                    eprintln!("cerberus: shutting down: draining for up to {:?}", config.drain_timeout);
-                    observed.server.ready.store(0, Relaxed);
-                    drain_until = Some(Instant::now() + config.drain_timeout);
-                    workers.iter().for_each(|w| w.send(Command::Shutdown));
-                }
-                Err(_) => return Err("signal thread stopped".into()),
-            },
-            recv(reports) -> report => match report {
-                Ok(Report::Exited(_)) => running -= 1,
-                Ok(Report::Fatal(id, e)) => {
-                    eprintln!("cerberus: worker {id} failed: {e}; shutting down");
-                    failure = Some(format!("worker {id} failed: {e}"));
-                    running -= 1;
-                    observed.server.ready.store(0, Relaxed);
-                    drain_until.get_or_insert(Instant::now() + config.drain_timeout);
-                    workers.iter().for_each(|w| w.send(Command::Shutdown));
-                }
-                Ok(Report::Ready(_)) => {}
-                Err(_) => running = 0,
-            },
-            default(timeout) => {
-                let open: i64 = observed.workers.iter().map(|w| w.open.get()).sum();
-                eprintln!("cerberus: drain timeout: closing {open} connections still open");
-                return failure.map_or(Ok(()), |f| Err(f.into()));
-            }
-        }
-        if running == 0 {
-            eprintln!("cerberus: stopped");
-            return failure.map_or(Ok(()), |f| Err(f.into()));
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! A worker: one thread, one listener, one `mio` event loop, and the connections it accepted.
+//! A worker: one thread, its listeners, one `mio` event loop, and the connections it accepted.
 //!
 //! A worker owns all of its state. What crosses threads is a [`Command`] from the supervisor
 //! (with a [`mio::Waker`] to interrupt the loop), a [`Report`] back, and the worker's own
@@ -22,14 +22,19 @@ use crate::http::RequestParser;
 use crate::stats::{CloseReason, WorkerStats};
 use crate::timer::{Entry, Wheel};
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
+const WAKER: Token = Token(usize::MAX);
+/// Listener `i` is registered as `Token(LISTENER_BASE - i)`, far above any slab key.
+const LISTENER_BASE: usize = usize::MAX - 1;
 /// Bytes read per `read` call. Large enough for a 16-deep pipeline of browser-sized requests.
 const READ_BUF: usize = 64 * 1024;
 /// How long accepting pauses when the process or system is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Largest de-chunked body buffer kept for reuse between requests.
 const SPARE_KEEP: usize = 64 * 1024;
+/// While draining, how long a connection with nothing in flight may stay open before it is
+/// closed. A client sending its next request in this time gets it answered (with
+/// `Connection: close`) instead of finding the connection closed under it.
+const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(500);
 
 /// What every worker serves by: the config and the routes built from it.
 pub struct Shared {
@@ -43,6 +48,8 @@ pub struct Shared {
 pub enum Command {
     /// Stop accepting, finish in-flight requests, close idle connections, exit.
     Shutdown,
+    /// Serve new requests by this config (listen, workers, backlog and pin are unchanged).
+    Reload(Arc<Shared>),
 }
 
 /// From a worker to the supervisor.
@@ -108,14 +115,15 @@ impl Ctx {
     }
 }
 
-/// Start a worker thread serving `listener`.
+/// Start a worker thread serving `listeners` (usually one; more after the worker count shrank
+/// across a reload, so that no listener has to close).
 pub fn spawn(
     id: usize,
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     core: Option<core_affinity::CoreId>,
     shared: Arc<Shared>,
     stats: Arc<WorkerStats>,
-    reports: Sender<Report>,
+    report: impl Fn(Report) + Send + 'static,
 ) -> io::Result<WorkerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -126,19 +134,22 @@ pub fn spawn(
             if let Some(core) = core {
                 if !core_affinity::set_for_current(core) {
                     eprintln!(
-                        "cerberus: worker {id}: could not pin to CPU {}; running unpinned",
+                        "cerberus: worker {id}: could not pin to CPU {}; unpinned",
                         core.id
                     );
                 }
             }
-            let result = Worker::new(id, poll, listener, shared, stats, inbox).and_then(|mut w| {
-                let _ = reports.send(Report::Ready(id));
-                w.run()
+            // A panic is a bug, but it must reach the supervisor as a report, not vanish.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut worker = Worker::new(id, poll, listeners, shared, stats, inbox)?;
+                report(Report::Ready(id));
+                worker.run()
+            }));
+            report(match result {
+                Ok(Ok(())) => Report::Exited(id),
+                Ok(Err(e)) => Report::Fatal(id, e.to_string()),
+                Err(_) => Report::Fatal(id, "worker panicked".to_owned()),
             });
-            let _ = match result {
-                Ok(()) => reports.send(Report::Exited(id)),
-                Err(e) => reports.send(Report::Fatal(id, e.to_string())),
-            };
         })?;
     Ok(WorkerHandle {
         commands,
@@ -150,8 +161,11 @@ pub fn spawn(
 struct Worker {
     id: usize,
     poll: Poll,
-    /// `None` once draining: closing it stops new connections.
-    listener: Option<TcpListener>,
+    /// Emptied when draining: deregistering them stops new connections here. The sockets stay
+    /// open as long as the supervisor or a newer worker holds them.
+    listeners: Vec<TcpListener>,
+    /// The config before the last reload, for requests that were in flight then.
+    previous: Option<Arc<Shared>>,
     conns: Slab<Conn>,
     wheel: Wheel,
     /// Entries taken from the wheel this turn.
@@ -170,19 +184,23 @@ impl Worker {
     fn new(
         id: usize,
         poll: Poll,
-        listener: std::net::TcpListener,
+        listeners: Vec<std::net::TcpListener>,
         shared: Arc<Shared>,
         stats: Arc<WorkerStats>,
         inbox: Receiver<Command>,
     ) -> io::Result<Worker> {
-        let mut listener = TcpListener::from_std(listener);
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut listeners: Vec<TcpListener> =
+            listeners.into_iter().map(TcpListener::from_std).collect();
+        for (i, listener) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(listener, Token(LISTENER_BASE - i), Interest::READABLE)?;
+        }
         let now = Instant::now();
         Ok(Worker {
             id,
             poll,
-            listener: Some(listener),
+            listeners,
+            previous: None,
             conns: Slab::new(),
             wheel: Wheel::new(now),
             due: Vec::new(),
@@ -217,8 +235,10 @@ impl Worker {
             self.ctx.date.update(SystemTime::now());
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
                     WAKER => self.commands(),
+                    Token(t) if t > LISTENER_BASE - self.listeners.len() => {
+                        self.accept_from(LISTENER_BASE - t)
+                    }
                     Token(key) => self.conn_event(
                         key,
                         event.is_readable() || event.is_read_closed() || event.is_error(),
@@ -249,11 +269,18 @@ impl Worker {
         }
     }
 
-    /// Accept until the queue is empty, the connection limit is reached, or fds run out.
+    /// Accept from every listener.
     fn accept(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.accept_from(i);
+        }
+    }
+
+    /// Accept until the queue is empty, the connection limit is reached, or fds run out.
+    fn accept_from(&mut self, i: usize) {
         let max = self.ctx.shared.config.max_connections;
         while self.accept_paused_until.is_none() && self.conns.len() < max {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get(i) else {
                 return;
             };
             match listener.accept() {
@@ -305,6 +332,14 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // A request that was in flight at a reload finishes under the config it started with.
+        let old = conn.old_config && self.previous.is_some();
+        if old {
+            std::mem::swap(
+                &mut self.ctx.shared,
+                self.previous.as_mut().expect("checked"),
+            );
+        }
         let mut next = Next::Keep;
         if writable {
             next = conn.on_writable(&mut self.rbuf, &mut self.parser, &mut self.ctx);
@@ -312,9 +347,16 @@ impl Worker {
         if readable && next == Next::Keep {
             next = conn.on_readable(&mut self.rbuf, &mut self.parser, &mut self.ctx);
         }
-        if next == Next::Keep && self.ctx.draining && conn.is_idle() {
-            next = Next::Close(CloseReason::Shutdown);
+        if old {
+            std::mem::swap(
+                &mut self.ctx.shared,
+                self.previous.as_mut().expect("checked"),
+            );
+            conn.old_config = conn.has_partial_request();
         }
+        // Responses are flushed on every path that keeps the connection; on the paths that
+        // close it, what is left must not leak into the next connection's write.
+        self.ctx.wbuf.clear();
         match next {
             Next::Keep => self.arm(key),
             Next::Close(reason) => self.close(key, reason),
@@ -332,6 +374,7 @@ impl Worker {
         let timeout = match waiting {
             Waiting::Head => config.header_timeout,
             Waiting::Body => config.body_timeout,
+            Waiting::Idle if self.ctx.draining => DRAIN_IDLE_GRACE.min(config.keepalive_timeout),
             Waiting::Idle => config.keepalive_timeout,
             Waiting::Write => config.write_timeout,
             Waiting::Linger => Conn::linger(),
@@ -376,7 +419,10 @@ impl Worker {
                 continue;
             }
             conn.wheel_tick = None;
-            let reason = conn.on_timeout(&mut self.ctx);
+            let mut reason = conn.on_timeout(&mut self.ctx);
+            if self.ctx.draining && reason == CloseReason::KeepaliveTimeout {
+                reason = CloseReason::Shutdown;
+            }
             self.close(key, reason);
         }
         self.due = due;
@@ -386,29 +432,39 @@ impl Worker {
         while let Ok(command) = self.inbox.try_recv() {
             match command {
                 Command::Shutdown => self.start_drain(),
+                Command::Reload(shared) => self.reload(shared),
             }
         }
     }
 
-    /// Take what is already in the accept queue (closing the listener would reset those
-    /// connections), stop listening, and close every idle connection.
+    /// Serve new requests by `shared`; requests already in flight keep the old config.
+    fn reload(&mut self, shared: Arc<Shared>) {
+        let old = std::mem::replace(&mut self.ctx.shared, shared);
+        let mut any = false;
+        for (_, conn) in self.conns.iter_mut() {
+            conn.old_config = conn.has_partial_request();
+            any |= conn.old_config;
+        }
+        self.previous = any.then_some(old);
+    }
+
+    /// Take what is already in the accept queue, stop accepting, and give every connection
+    /// with nothing in flight a short grace to send one more request before it is closed.
+    /// Requests in flight are answered with `Connection: close`.
     fn start_drain(&mut self) {
         if self.ctx.draining {
             return;
         }
         self.accept();
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.ctx.draining = true;
-        let idle: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.is_idle())
-            .map(|(k, _)| k)
-            .collect();
-        for key in idle {
-            self.close(key, CloseReason::Shutdown);
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            // Re-arm each timer: idle ones now wait only for the drain grace.
+            self.conns[key].waiting = Waiting::Linger;
+            self.arm(key);
         }
     }
 }

@@ -167,22 +167,18 @@ impl StatsCollector {
         StatsCollector { observed, descs }
     }
 
-    /// The sum of one counter over all workers.
-    fn sum(&self, counter: impl Fn(&WorkerStats) -> u64) -> f64 {
-        let total = self
-            .observed
-            .workers
-            .iter()
-            .fold(0u64, |acc, w| acc.wrapping_add(counter(w)));
+    /// The sum of one counter over all workers (running and retired).
+    fn sum(all: &[&WorkerStats], counter: impl Fn(&WorkerStats) -> u64) -> f64 {
+        let total = all.iter().fold(0u64, |acc, w| acc.wrapping_add(counter(w)));
         total as f64
     }
 
     /// Every non-zero (method, code) pair.
-    fn requests(&self) -> Vec<proto::Metric> {
+    fn requests(all: &[&WorkerStats]) -> Vec<proto::Metric> {
         let mut metrics = Vec::new();
         for (m, method) in METHODS.iter().enumerate() {
             for slot in 0..STATUS_SLOTS {
-                let n = self.sum(|w| w.requests[m][slot].get());
+                let n = Self::sum(all, |w| w.requests[m][slot].get());
                 if n > 0.0 {
                     let code = (FIRST_STATUS + slot as u16).to_string();
                     metrics.push(sample(&[("method", method), ("code", &code)], COUNTER, n));
@@ -193,9 +189,9 @@ impl StatsCollector {
     }
 
     /// The duration histogram, merged over workers, with cumulative buckets.
-    fn duration(&self) -> proto::Metric {
+    fn duration(all: &[&WorkerStats]) -> proto::Metric {
         let mut counts = [0u64; DURATION_BUCKETS.len() + 1];
-        for w in &self.observed.workers {
+        for w in all {
             for (count, bucket) in counts.iter_mut().zip(&w.duration_buckets) {
                 *count = count.wrapping_add(bucket.get());
             }
@@ -216,7 +212,7 @@ impl StatsCollector {
         let mut h = proto::Histogram::default();
         h.set_bucket(buckets.into());
         h.set_sample_count(counts.iter().fold(0u64, |a, c| a.wrapping_add(*c)));
-        h.set_sample_sum(self.sum(|w| w.duration_sum_nanos.get()) / 1e9);
+        h.set_sample_sum(Self::sum(all, |w| w.duration_sum_nanos.get()) / 1e9);
         let mut m = proto::Metric::default();
         m.set_histogram(h);
         m
@@ -229,7 +225,14 @@ impl Collector for StatsCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let workers = &self.observed.workers;
+        self.observed.with_totals(|all| self.families(all))
+    }
+}
+
+impl StatsCollector {
+    /// Every family, from these counters (retired workers' first, then running ones').
+    fn families(&self, all: &[&WorkerStats]) -> Vec<MetricFamily> {
+        let workers = self.observed.live();
         let server = &self.observed.server;
         let counter = |labels: &[(&str, &str)], n: f64| sample(labels, COUNTER, n);
         let gauge = |labels: &[(&str, &str)], n: f64| sample(labels, GAUGE, n);
@@ -240,30 +243,36 @@ impl Collector for StatsCollector {
         let closed = CloseReason::ALL.iter().map(|&r| {
             counter(
                 &[("reason", r.as_str())],
-                self.sum(|w| w.closed[r as usize].get()),
+                Self::sum(all, |w| w.closed[r as usize].get()),
             )
         });
         let parse_errors = ParseError::ALL.iter().map(|&e| {
             counter(
                 &[("kind", e.as_str())],
-                self.sum(|w| w.parse_errors[e as usize].get()),
+                Self::sum(all, |w| w.parse_errors[e as usize].get()),
             )
         });
         let load = |value: &std::sync::atomic::AtomicU64| value.load(Relaxed) as f64;
         vec![
-            REQUESTS.with(self.requests()),
-            DURATION.with(vec![self.duration()]),
-            ACCEPTED.with(vec![counter(&[], self.sum(|w| w.accepted.get()))]),
+            REQUESTS.with(Self::requests(all)),
+            DURATION.with(vec![Self::duration(all)]),
+            ACCEPTED.with(vec![counter(&[], Self::sum(all, |w| w.accepted.get()))]),
             OPEN.with(open.collect()),
             CLOSED.with(closed.collect()),
-            RECEIVED.with(vec![counter(&[], self.sum(|w| w.bytes_received.get()))]),
-            SENT.with(vec![counter(&[], self.sum(|w| w.bytes_sent.get()))]),
+            RECEIVED.with(vec![counter(
+                &[],
+                Self::sum(all, |w| w.bytes_received.get()),
+            )]),
+            SENT.with(vec![counter(&[], Self::sum(all, |w| w.bytes_sent.get()))]),
             PARSE_ERRORS.with(parse_errors.collect()),
             JSON.with(vec![
-                counter(&[("result", "parsed")], self.sum(|w| w.json_parsed.get())),
+                counter(
+                    &[("result", "parsed")],
+                    Self::sum(all, |w| w.json_parsed.get()),
+                ),
                 counter(
                     &[("result", "rejected")],
-                    self.sum(|w| w.json_rejected.get()),
+                    Self::sum(all, |w| w.json_rejected.get()),
                 ),
             ]),
             RELOADS.with(vec![
@@ -305,7 +314,6 @@ fn sample(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::ServerStats;
     use prometheus::{Encoder, Registry, TextEncoder};
     use std::time::Duration;
 
@@ -321,17 +329,16 @@ mod tests {
         String::from_utf8(text).unwrap()
     }
 
-    fn two_workers() -> Observed {
-        Observed {
-            workers: vec![Arc::default(), Arc::default()],
-            server: Arc::new(ServerStats::default()),
-        }
+    fn two_workers() -> (Observed, [Arc<WorkerStats>; 2]) {
+        let observed = Observed::new();
+        let workers = [Arc::<WorkerStats>::default(), Arc::default()];
+        observed.add(&workers);
+        (observed, workers)
     }
 
     #[test]
     fn sums_workers_and_skips_zero_request_series() {
-        let observed = two_workers();
-        let [a, b] = [&observed.workers[0], &observed.workers[1]];
+        let (observed, [a, b]) = two_workers();
         a.request("GET", 200);
         b.request("GET", 200);
         b.request("BREW", 404);
@@ -366,10 +373,10 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_cumulative_across_workers() {
-        let observed = two_workers();
-        observed.workers[0].record_durations(2, Duration::from_micros(50));
-        observed.workers[1].record_durations(1, Duration::from_millis(3));
-        observed.workers[1].record_durations(1, Duration::from_secs(60));
+        let (observed, [a, b]) = two_workers();
+        a.record_durations(2, Duration::from_micros(50));
+        b.record_durations(1, Duration::from_millis(3));
+        b.record_durations(1, Duration::from_secs(60));
         let text = render(observed);
         let name = "cerberus_request_duration_seconds";
         for line in [

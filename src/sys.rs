@@ -1,0 +1,49 @@
+//! The only place with `unsafe`: taking ownership of file descriptors systemd passed us, and
+//! reading CLOCK_MONOTONIC (std's `Instant` uses it but does not expose its value).
+
+use std::net::TcpListener;
+use std::os::fd::{FromRawFd, RawFd};
+
+/// Take ownership of a listening socket inherited at `fd`.
+///
+/// The caller must only pass descriptors that systemd handed to this process (`LISTEN_FDS`
+/// starting at 3, checked against `LISTEN_PID`), each at most once.
+pub fn take_listener(fd: RawFd) -> std::io::Result<TcpListener> {
+    let kind = socket2::SockRef::from(&BorrowedCheck(fd)).r#type()?;
+    if kind != socket2::Type::STREAM {
+        return Err(std::io::Error::other(format!(
+            "passed fd {fd} is not a stream socket"
+        )));
+    }
+    // SAFETY: `fd` is open (the getsockopt above succeeded on it), it was passed to this
+    // process by its service manager for us to own, and `systemd::listeners` takes each one
+    // once, so no other owner will close it.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Lets `SockRef` look at a raw fd without taking ownership of it.
+struct BorrowedCheck(RawFd);
+
+impl std::os::fd::AsFd for BorrowedCheck {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the fd stays open for the lifetime of this borrow: it belongs to the process
+        // (inherited from the service manager) and nothing closes it while we inspect it.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) }
+    }
+}
+
+/// The current CLOCK_MONOTONIC time, as systemd's `MONOTONIC_USEC` expects.
+pub fn monotonic() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes into it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

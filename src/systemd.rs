@@ -1,0 +1,75 @@
+//! systemd integration without libsystemd: readiness notifications, the watchdog, and socket
+//! activation. The notify protocol is one datagram per message to `$NOTIFY_SOCKET`.
+
+use std::net::TcpListener;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
+
+/// Where notifications go, if systemd asked for them.
+pub struct Notifier {
+    socket: UnixDatagram,
+    addr: SocketAddr,
+}
+
+impl Notifier {
+    /// A notifier for `$NOTIFY_SOCKET`, or `None` when not run by systemd with `Type=notify`.
+    pub fn from_env() -> Option<Notifier> {
+        let path = std::env::var_os("NOTIFY_SOCKET")?;
+        let bytes = path.as_encoded_bytes();
+        let addr = match bytes.strip_prefix(b"@") {
+            Some(name) => SocketAddr::from_abstract_name(name).ok()?,
+            None => SocketAddr::from_pathname(std::path::Path::new(&path)).ok()?,
+        };
+        let socket = UnixDatagram::unbound().ok()?;
+        Some(Notifier { socket, addr })
+    }
+
+    /// Send one notification, e.g. `READY=1`. Failures are ignored: systemd may be gone.
+    pub fn send(&self, message: &str) {
+        let _ = self.socket.send_to_addr(message.as_bytes(), &self.addr);
+    }
+}
+
+/// Send a notification if systemd listens for them.
+pub fn notify(message: &str) {
+    if let Some(n) = Notifier::from_env() {
+        n.send(message);
+    }
+}
+
+/// `MONOTONIC_USEC=` value for `RELOADING=1` (CLOCK_MONOTONIC, in microseconds).
+pub fn monotonic_usec() -> u64 {
+    crate::sys::monotonic().as_micros() as u64
+}
+
+/// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC`, if it is set for this process.
+pub fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| Duration::from_micros(usec / 2))
+}
+
+/// Listening sockets passed by socket activation (`LISTEN_FDS`, `LISTEN_PID`), if any. The
+/// variables are removed so that child processes do not inherit them.
+pub fn listeners() -> std::io::Result<Vec<TcpListener>> {
+    let pid = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok());
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
+    match (pid, count) {
+        (Some(pid), Some(count)) if pid == std::process::id() && count > 0 => {
+            (3..3 + count).map(crate::sys::take_listener).collect()
+        }
+        _ => Ok(Vec::new()),
+    }
+}
