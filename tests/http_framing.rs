@@ -157,6 +157,42 @@ fn body_limit_is_inclusive_for_content_length_and_chunked() {
 }
 
 #[test]
+fn one_mib_body_is_echoed_whole() {
+    // The default max_body (1 MiB) and max_output (1 MiB): the largest body allowed, read over
+    // many socket reads, and a response as large as the output limit.
+    let server = Server::start("[[route]]\npath = \"/echo\"\nhandler = \"echo\"");
+    let body: String = (0..1 << 20)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let mut c = server.connect();
+    let writer_stream = c.stream.try_clone().unwrap();
+    let request = post_echo("/echo", &body);
+    let writer = std::thread::spawn(move || {
+        let mut w = writer_stream;
+        std::io::Write::write_all(&mut w, request.as_bytes()).unwrap();
+    });
+    let res = c.read_response();
+    writer.join().unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("Content-Length"), Some("1048576"));
+    assert!(res.body == body.as_bytes(), "body differs");
+    c.send(GET);
+    assert_eq!(c.read_response().normalized(), default_response(""));
+}
+
+#[test]
+fn expect_100_continue_with_a_chunked_body() {
+    let server = Server::start(ROUTES);
+    let mut c = server.connect();
+    c.send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_eq!(c.read_exact_bytes(25), b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.send("3\r\nabc\r\n");
+    std::thread::sleep(Duration::from_millis(50));
+    c.send("0\r\n\r\n");
+    assert_eq!(c.read_response().normalized(), echo_response("abc"));
+}
+
+#[test]
 fn keep_alive_for_1000_requests() {
     let server = Server::start("");
     let mut c = server.connect();

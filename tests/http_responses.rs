@@ -182,6 +182,24 @@ fn exactly_100_headers_are_accepted() {
 }
 
 #[test]
+fn chunk_line_over_4_kib_is_400_and_trailers_over_8_kib_are_431() {
+    let server = Server::start("");
+    let long_ext = format!("1;{}=v\r\na\r\n0\r\n\r\n", "e".repeat(5000));
+    let request =
+        format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{long_ext}");
+    let got = roundtrip_to_eof(server.addr(), request.as_bytes());
+    assert_eq!(got, error_response(400, "Bad Request"));
+
+    let server = Server::start("");
+    let trailer = format!("X-T: {}\r\n", "t".repeat(1000)).repeat(9);
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n{trailer}\r\n"
+    );
+    let got = roundtrip_to_eof(server.addr(), request.as_bytes());
+    assert_eq!(got, error_response(431, "Request Header Fields Too Large"));
+}
+
+#[test]
 fn method_not_allowed_lists_allow() {
     let server = Server::start(ROUTES);
     let got = roundtrip_to_eof(
