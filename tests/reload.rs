@@ -1,0 +1,488 @@
+//! SIGHUP reload and systemd integration, against the real binary on loopback.
+//!
+//! The reload runs follow the bar in the lifecycle issue: wrk keeps 64 (then 1,000)
+//! connections busy while the test sends SIGHUP every 200 ms for 10 s, alternating two configs
+//! whose bodies differ (and, in one run, whose worker counts differ). Every response must be a
+//! 2xx carrying one of the two bodies, and wrk must see no socket error.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{roundtrip, TempDir, BIN};
+
+/// Signals are process-wide: run the tests that send them to children one at a time, so a
+/// loaded CI machine does not also have to run two wrk loads at once.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A cerberus started on a config file the test can rewrite.
+struct Reloadable {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    config: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl Reloadable {
+    fn start(config: &str, env: &[(&str, String)]) -> Reloadable {
+        Self::start_with(config, env, |_| {})
+    }
+
+    fn start_with(
+        config: &str,
+        env: &[(&str, String)],
+        setup: impl FnOnce(&mut Command),
+    ) -> Reloadable {
+        let dir = TempDir::new();
+        let path = dir.write("cerberus.toml", config.as_bytes());
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        setup(&mut cmd);
+        let mut child = cmd.spawn().expect("start cerberus");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let pipe = child.stderr.take().expect("piped");
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("cerberus: listening on ") {
+                    let _ = tx.send(
+                        rest.split(' ')
+                            .next()
+                            .and_then(|a| a.parse::<SocketAddr>().ok()),
+                    );
+                }
+                log.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(Some(addr)) => addr,
+            _ => panic!(
+                "cerberus did not start; stderr:\n{}",
+                stderr.lock().unwrap()
+            ),
+        };
+        Reloadable {
+            child,
+            addr,
+            stderr,
+            config: path,
+            _dir: dir,
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) takes plain integers; the pid is our unreaped child.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0);
+    }
+
+    fn reload_with(&self, config: &str) {
+        std::fs::write(&self.config, config).unwrap();
+        self.signal(libc::SIGHUP);
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Wait until stderr contains `needle` `count` times (bounded).
+    fn wait_log(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.stderr().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "no {count}x {needle:?} in stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Reloadable {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(body: &str, workers: usize, extra: &str) -> String {
+    format!("listen = \"127.0.0.1:0\"\nworkers = {workers}\npin = false\nmetrics_listen = \"off\"\n{extra}\n[default_response]\nbody = \"{body}\\n\"\n")
+}
+
+/// What one wrk run saw.
+#[derive(Debug, Default)]
+struct WrkResult {
+    requests: u64,
+    socket_errors: u64,
+    non_2xx: u64,
+    wrong_body: u64,
+}
+
+/// A wrk Lua script counting responses whose body is neither expected body.
+fn wrk_script(bodies: [&str; 2]) -> String {
+    format!(
+        r#"
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) wrong = 0 end
+response = function(status, headers, body)
+  if body ~= "{a}\n" and body ~= "{b}\n" then wrong = wrong + 1 end
+end
+done = function(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("wrong") end
+  io.write("WRONG_BODIES " .. total .. "\n")
+end
+"#,
+        a = bodies[0],
+        b = bodies[1]
+    )
+}
+
+/// Run wrk for `seconds` while `during` runs; parse what it reports.
+fn wrk_while(
+    addr: SocketAddr,
+    conns: usize,
+    seconds: u64,
+    script: &str,
+    during: impl FnOnce(),
+) -> WrkResult {
+    let dir = TempDir::new();
+    let script = dir.write("check.lua", script.as_bytes());
+    let threads = if conns > 100 { 2 } else { 1 };
+    let out = Command::new("wrk")
+        .args([
+            format!("-t{threads}"),
+            format!("-c{conns}"),
+            format!("-d{seconds}s"),
+            "--timeout".into(),
+            "5s".into(),
+        ])
+        .arg("-s")
+        .arg(&script)
+        .arg(format!("http://{addr}/"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wrk is installed (apt-get install wrk; .ci/run installs it)");
+    during();
+    let out = out.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = WrkResult::default();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.contains("requests in") {
+            r.requests = line.split_whitespace().next().unwrap().parse().unwrap();
+        } else if let Some(rest) = line.strip_prefix("Socket errors:") {
+            r.socket_errors = rest
+                .split(',')
+                .map(|p| p.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+                .sum();
+        } else if let Some(rest) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            r.non_2xx = rest.trim().parse().unwrap();
+        } else if let Some(rest) = line.strip_prefix("WRONG_BODIES ") {
+            r.wrong_body = rest.trim().parse().unwrap();
+        }
+    }
+    assert!(
+        text.contains("WRONG_BODIES"),
+        "the check script did not run: {text}"
+    );
+    r
+}
+
+/// Reload every 200 ms for `seconds`, alternating configs; returns how many reloads were sent.
+fn hup_loop(server: &Reloadable, configs: [&str; 2], seconds: u64) -> usize {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut n = 0;
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+        server.reload_with(configs[(n + 1) % 2]);
+        n += 1;
+    }
+    n
+}
+
+fn reload_run(conns: usize, workers: [usize; 2]) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let configs = [
+        config("alpha", workers[0], ""),
+        config("bravo", workers[1], ""),
+    ];
+    let mut server = Reloadable::start(&configs[0], &[]);
+    let seconds = 10;
+    let mut reloads = 0;
+    let result = wrk_while(
+        server.addr,
+        conns,
+        seconds,
+        &wrk_script(["alpha", "bravo"]),
+        || {
+            // Let wrk connect first, then reload for the rest of its run.
+            std::thread::sleep(Duration::from_millis(300));
+            reloads = hup_loop(&server, [&configs[0], &configs[1]], seconds - 1);
+        },
+    );
+    eprintln!("{conns} connections, workers {workers:?}: {reloads} reloads, {result:?}");
+    assert!(result.requests > 1000, "{result:?}");
+    assert_eq!(
+        (result.socket_errors, result.non_2xx, result.wrong_body),
+        (0, 0, 0),
+        "{result:?}"
+    );
+    assert!(reloads >= 40, "only {reloads} reloads");
+    server.wait_log("cerberus: reloaded", reloads);
+    assert!(
+        !server.stderr().contains("reload failed"),
+        "{}",
+        server.stderr()
+    );
+    // Both bodies were really served.
+    let body = roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body;
+    assert!(body == b"alpha\n" || body == b"bravo\n");
+    server.signal(libc::SIGTERM);
+    assert!(server
+        .wait_exit(Duration::from_secs(15))
+        .is_some_and(|s| s.success()));
+}
+
+#[test]
+fn reloads_under_64_connections_lose_nothing() {
+    reload_run(64, [2, 2]);
+}
+
+#[test]
+fn reloads_changing_worker_count_under_64_connections_lose_nothing() {
+    reload_run(64, [1, 2]);
+}
+
+#[test]
+fn reloads_under_1000_connections_lose_nothing() {
+    reload_run(1000, [2, 2]);
+}
+
+#[test]
+fn a_bad_config_is_rejected_and_the_old_one_keeps_serving() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let good = config("alpha", 1, "metrics_listen = \"127.0.0.1:0\"")
+        .replace("metrics_listen = \"off\"\n", "");
+    let server = Reloadable::start(&good, &[]);
+    server.reload_with("listen = \"127.0.0.1:0\"\nworkers = 1\nthis_key_is_wrong = true\n");
+    server.wait_log("reload failed", 1);
+    let log = server.stderr();
+    assert!(
+        log.contains("this_key_is_wrong")
+            && log.contains("still serving the previous configuration"),
+        "{log}"
+    );
+    assert_eq!(
+        roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+        b"alpha\n"
+    );
+    // The failure is counted, then a good reload is counted and clears the flag.
+    let metrics = metrics_addr(&log);
+    let scrape = || roundtrip_text(metrics, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    let text = scrape();
+    assert!(
+        text.contains("cerberus_reloads_total{result=\"failure\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("cerberus_last_reload_success 0"), "{text}");
+    server.reload_with(&good.replace("alpha", "bravo"));
+    server.wait_log("cerberus: reloaded", 1);
+    assert_eq!(
+        roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+        b"bravo\n"
+    );
+    let text = scrape();
+    assert!(
+        text.contains("cerberus_reloads_total{result=\"success\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("cerberus_last_reload_success 1"), "{text}");
+}
+
+fn metrics_addr(log: &str) -> SocketAddr {
+    log.split("metrics on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .expect(log)
+}
+
+fn roundtrip_text(addr: SocketAddr, request: &str) -> String {
+    String::from_utf8_lossy(&roundtrip(addr, request.as_bytes()).body).into_owned()
+}
+
+#[test]
+fn a_request_in_flight_across_a_new_generation_is_answered() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Reloadable::start(&config("alpha", 1, ""), &[]);
+    let mut client = common::Client::connect(server.addr);
+    client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhe");
+    std::thread::sleep(Duration::from_millis(100));
+    server.reload_with(&config("bravo", 2, ""));
+    server.wait_log("new generation", 1);
+    std::thread::sleep(Duration::from_millis(300));
+    client.send(b"llo");
+    let response = client.read_response();
+    assert_eq!(response.status, 200);
+    // Answered by the generation it started on, which then closes the connection.
+    assert_eq!(response.body, b"alpha\n");
+    assert_eq!(response.header("Connection"), Some("close"));
+    assert_eq!(
+        roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+        b"bravo\n"
+    );
+}
+
+/// Collect datagrams sent to a notify socket.
+fn notify_socket(dir: &TempDir) -> (std::path::PathBuf, mpsc::Receiver<String>) {
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = socket.recv(&mut buf) {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    (path, rx)
+}
+
+fn next_message(rx: &mpsc::Receiver<String>, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {prefix:?} notification"));
+        if message.starts_with(prefix) {
+            return message;
+        }
+    }
+}
+
+#[test]
+fn systemd_notifications_follow_the_lifecycle() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new();
+    let (path, rx) = notify_socket(&dir);
+    let env = [
+        ("NOTIFY_SOCKET", path.display().to_string()),
+        ("WATCHDOG_USEC", "200000".to_owned()),
+    ];
+    let mut server = Reloadable::start(&config("alpha", 1, ""), &env);
+    let ready = next_message(&rx, "READY=1");
+    assert!(
+        ready.contains("\nSTATUS=listening on 127.0.0.1:"),
+        "{ready}"
+    );
+    next_message(&rx, "WATCHDOG=1");
+    let started = Instant::now();
+    next_message(&rx, "WATCHDOG=1");
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "watchdog every half of WATCHDOG_USEC"
+    );
+    server.reload_with(&config("bravo", 1, ""));
+    let reloading = next_message(&rx, "RELOADING=1");
+    let usec: u64 = reloading
+        .split("MONOTONIC_USEC=")
+        .nth(1)
+        .expect(&reloading)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(usec > 0);
+    assert!(next_message(&rx, "READY=1").contains("STATUS=reloaded"));
+    server.signal(libc::SIGTERM);
+    next_message(&rx, "STOPPING=1");
+    assert!(server
+        .wait_exit(Duration::from_secs(15))
+        .is_some_and(|s| s.success()));
+}
+
+#[test]
+fn socket_activation_serves_the_passed_listener() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+    // systemd puts the socket at fd 3 and names the service's pid in LISTEN_PID; a shell that
+    // execs the server keeps its pid, so `$$` is the right value.
+    let script = format!("LISTEN_PID=$$ LISTEN_FDS=1 exec {BIN} --config \"$0\"");
+    let text = config("from-systemd", 2, "").replace("127.0.0.1:0", "127.0.0.1:1");
+    let server = Reloadable::start_with(&text, &[], |cmd| {
+        let config = cmd.get_args().nth(1).unwrap().to_owned();
+        *cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&script)
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: dup2 and fcntl are async-signal-safe and only touch file descriptors; `fd` stays open
+        // in the parent until the child has exec'd.
+        unsafe {
+            cmd.pre_exec(move || {
+                // dup2 onto itself would keep FD_CLOEXEC set, so clear it explicitly.
+                let rc = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if rc < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    assert_eq!(server.addr, addr, "serves the passed socket, not `listen`");
+    for _ in 0..10 {
+        assert_eq!(
+            roundtrip(addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+            b"from-systemd\n"
+        );
+    }
+    drop(listener);
+}
