@@ -52,7 +52,6 @@ fn idle_keep_alive_connection_is_closed_at_keepalive_timeout() {
 }
 
 #[test]
-#[ignore = "server bug: the keep-alive deadline is not restarted by requests that arrive whole; it runs from the first idle moment"]
 fn keep_alive_connection_in_use_is_not_closed() {
     // Each request restarts the idle clock: 10 requests 100 ms apart outlive a 300 ms timeout.
     let server = Server::start("keepalive_timeout = \"300ms\"");
