@@ -93,6 +93,8 @@ pub struct Conn {
     paused: bool,
     /// The pending request started before a reload: finish it under the old config.
     pub old_config: bool,
+    /// Nothing has been received yet: the header timeout runs from accept.
+    fresh: bool,
 }
 
 impl Conn {
@@ -115,6 +117,7 @@ impl Conn {
             lingering: false,
             paused: false,
             old_config: false,
+            fresh: true,
         }
     }
 
@@ -123,21 +126,53 @@ impl Conn {
         self.inbuf.is_empty() && self.outbuf.is_empty() && !self.closing
     }
 
+    /// Nothing has been received on this connection yet.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
     /// Part of a request has arrived, but not all of it.
     pub fn has_partial_request(&self) -> bool {
         !self.inbuf.is_empty() || self.awaiting_body
     }
 
     /// The socket is readable (or closed, or in error).
+    /// `read_closed`: the event said the peer shut its side, so a short read does not mean
+    /// there is nothing more to learn (the EOF comes after the data, with no further event).
     pub fn on_readable(
         &mut self,
         rbuf: &mut [u8],
+        read_closed: bool,
         parser: &mut RequestParser,
         ctx: &mut Ctx,
     ) -> Next {
         if self.lingering {
             return self.discard(rbuf);
         }
+        loop {
+            let next = self.read_and_answer(rbuf, read_closed, parser, ctx);
+            if next != Next::Keep
+                || !self.paused
+                || self.outbuf.len() >= ctx.shared.config.max_output
+            {
+                return next;
+            }
+            // The socket took all we had: no writable event will come, so carry on with the
+            // requests held back, then read again.
+            self.paused = false;
+            let pending = std::mem::take(&mut self.inbuf);
+            self.receive_buffered(pending, parser, ctx);
+        }
+    }
+
+    /// Read until the socket is drained (or we must stop), answer, and flush.
+    fn read_and_answer(
+        &mut self,
+        rbuf: &mut [u8],
+        read_closed: bool,
+        parser: &mut RequestParser,
+        ctx: &mut Ctx,
+    ) -> Next {
         loop {
             if self.closing || self.paused {
                 break;
@@ -149,10 +184,11 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return Next::Close(CloseReason::Error),
             };
+            self.fresh = false;
             ctx.stats.bytes_received.add(n as u64);
             self.receive(&rbuf[..n], parser, ctx);
             // A short read drained the socket: edge-triggered epoll reports new data.
-            if n < rbuf.len() {
+            if n < rbuf.len() && !read_closed {
                 break;
             }
         }
@@ -178,7 +214,7 @@ impl Conn {
             let pending = std::mem::take(&mut self.inbuf);
             self.started = self.started.or(Some(ctx.now));
             self.receive_buffered(pending, parser, ctx);
-            return self.on_readable(rbuf, parser, ctx);
+            return self.on_readable(rbuf, false, parser, ctx);
         }
         Next::Keep
     }
@@ -186,6 +222,7 @@ impl Conn {
     /// The timer fired for `self.waiting`.
     pub fn on_timeout(&mut self, ctx: &mut Ctx) -> CloseReason {
         match self.waiting {
+            Waiting::Head if self.fresh && ctx.draining => CloseReason::Shutdown,
             Waiting::Head => {
                 self.closing = true;
                 response::write_error(
@@ -196,6 +233,8 @@ impl Conn {
                     false,
                 );
                 ctx.stats.request("other", 408);
+                ctx.stats
+                    .record_durations(1, ctx.now - self.started.unwrap_or(ctx.now));
                 let _ = self.flush(ctx);
                 CloseReason::HeaderTimeout
             }
@@ -214,7 +253,7 @@ impl Conn {
             (Waiting::Write, true)
         } else if self.awaiting_body {
             (Waiting::Body, true)
-        } else if !self.inbuf.is_empty() {
+        } else if !self.inbuf.is_empty() || self.fresh {
             // The head deadline runs from its first byte and is not pushed back by later bytes.
             (Waiting::Head, self.waiting != Waiting::Head)
         } else {
@@ -321,6 +360,9 @@ impl Conn {
     /// Answer one request at the start of `data`, if it is complete. Returns its length.
     /// On a protocol error, queues the error response, sets `closing`, and returns `Some`.
     fn one(&mut self, data: &[u8], parser: &mut RequestParser, ctx: &mut Ctx) -> Option<usize> {
+        // The parser is the worker's: it must not carry anything over from another
+        // connection, or from this one's last (partial or rejected) attempt.
+        parser.reset();
         let (head, head_len) = match parser.parse(data) {
             Status::Partial => return None,
             Status::Error(e) => return Some(self.reject(e, data.len(), ctx)),
@@ -407,6 +449,8 @@ impl Conn {
     fn reject(&mut self, e: ParseError, len: usize, ctx: &mut Ctx) -> usize {
         ctx.stats.parse_error(e);
         ctx.stats.request("other", e.status());
+        ctx.stats
+            .record_durations(1, ctx.now - self.started.unwrap_or(ctx.now));
         response::write_error(
             &mut ctx.wbuf,
             e.status(),

@@ -239,11 +239,7 @@ impl Worker {
                     Token(t) if t > LISTENER_BASE - self.listeners.len() => {
                         self.accept_from(LISTENER_BASE - t)
                     }
-                    Token(key) => self.conn_event(
-                        key,
-                        event.is_readable() || event.is_read_closed() || event.is_error(),
-                        event.is_writable(),
-                    ),
+                    Token(key) => self.conn_event(key, event),
                 }
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.ctx.now) {
@@ -328,7 +324,9 @@ impl Worker {
         self.ctx.stats.open.add(1);
     }
 
-    fn conn_event(&mut self, key: usize, readable: bool, writable: bool) {
+    fn conn_event(&mut self, key: usize, event: &mio::event::Event) {
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        let (writable, read_closed) = (event.is_writable(), event.is_read_closed());
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -345,7 +343,7 @@ impl Worker {
             next = conn.on_writable(&mut self.rbuf, &mut self.parser, &mut self.ctx);
         }
         if readable && next == Next::Keep {
-            next = conn.on_readable(&mut self.rbuf, &mut self.parser, &mut self.ctx);
+            next = conn.on_readable(&mut self.rbuf, read_closed, &mut self.parser, &mut self.ctx);
         }
         if old {
             std::mem::swap(
@@ -372,6 +370,10 @@ impl Worker {
         }
         let config = &self.ctx.shared.config;
         let timeout = match waiting {
+            // A connection that never sent a byte has nothing in flight: drain it like an idle one.
+            Waiting::Head if self.ctx.draining && conn.is_fresh() => {
+                DRAIN_IDLE_GRACE.min(config.header_timeout)
+            }
             Waiting::Head => config.header_timeout,
             Waiting::Body => config.body_timeout,
             Waiting::Idle if self.ctx.draining => DRAIN_IDLE_GRACE.min(config.keepalive_timeout),
