@@ -30,5 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(listen) = std::env::args().nth(1) {
         config.listen = listen.parse()?;
     }
-    Server::new(config)?.route(Route::exact(Some("GET"), "/hello", Arc::new(Hello))).run()
+    Server::new(config)?
+        .route(Route::exact(Some("GET"), "/hello", Arc::new(Hello)))
+        .run()
 }

@@ -402,10 +402,16 @@ mod tests {
         std::fs::write(&path, "workers = 1\n\n[default_response]\nbody = 1\n").unwrap();
         let text = Config::load(&path).unwrap_err().to_string();
         assert!(!text.contains('\n'), "{text}");
-        assert!(text.contains("bad.toml") && text.contains("line 4, column 8"), "{text}");
+        assert!(
+            text.contains("bad.toml") && text.contains("line 4, column 8"),
+            "{text}"
+        );
         std::fs::write(&path, "worker = 1\n").unwrap();
         let text = Config::load(&path).unwrap_err().to_string();
-        assert!(text.contains("unknown field `worker`") && text.contains("line 1, column 1"), "{text}");
+        assert!(
+            text.contains("unknown field `worker`") && text.contains("line 1, column 1"),
+            "{text}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
