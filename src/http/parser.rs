@@ -277,7 +277,14 @@ impl RequestParser {
             Some(_) => return Err(ParseError::InvalidTarget),
         }
         self.target = Span::new(t_start, t_end);
-        self.query = memchr::memchr(b'?', &b[t_start..t_end]).map(|q| (t_start + q) as u16);
+        let t = &b[t_start..t_end];
+        // memchr's set-up costs more than a plain loop over a short path.
+        let q = if t.len() < 32 {
+            t.iter().position(|&c| c == b'?')
+        } else {
+            memchr::memchr(b'?', t)
+        };
+        self.query = q.map(|q| (t_start + q) as u16);
 
         let v = t_end + 1;
         let version = match version(&b[v..])? {
@@ -452,6 +459,12 @@ enum Line {
 
 /// Parse `HTTP/x.y` at the start of `v`; `Ok(None)` if too few bytes have arrived to tell.
 fn version(v: &[u8]) -> Result<Option<Version>, ParseError> {
+    // The common case in one comparison.
+    match v.get(..8) {
+        Some(b"HTTP/1.1") => return Ok(Some(Version::Http11)),
+        Some(b"HTTP/1.0") => return Ok(Some(Version::Http10)),
+        _ => {}
+    }
     const PATTERN: &[u8; 8] = b"HTTP/x.y";
     for (i, &c) in v.iter().take(8).enumerate() {
         let ok = match PATTERN[i] {
