@@ -45,6 +45,10 @@ impl Listeners {
     /// Use sockets passed by systemd socket activation.
     pub fn inherited(sockets: Vec<TcpListener>) -> io::Result<Listeners> {
         let addr = sockets[0].local_addr()?;
+        for socket in &sockets {
+            // Inherited by every accepted socket (see `listener::bind`).
+            socket2::SockRef::from(socket).set_nodelay(true)?;
+        }
         Ok(Listeners {
             addr,
             sockets,

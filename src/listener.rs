@@ -66,6 +66,9 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here instead of
+    // one per connection.
+    socket.set_nodelay(true)?;
     socket.bind(&addr.into())?;
     // The kernel silently caps the backlog at net.core.somaxconn.
     socket.listen(backlog.min(i32::MAX as u32) as i32)?;
@@ -87,6 +90,15 @@ mod tests {
             ports[0] != 0 && ports.iter().all(|&p| p == ports[0]),
             "{ports:?}"
         );
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_nodelay() {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
     }
 
     #[test]

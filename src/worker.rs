@@ -296,7 +296,7 @@ impl Worker {
     }
 
     fn add(&mut self, mut stream: mio::net::TcpStream) {
-        let _ = stream.set_nodelay(true);
+        // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         // Read and write interest once, edge-triggered: no epoll_ctl per request.
@@ -393,10 +393,10 @@ impl Worker {
     }
 
     fn close(&mut self, key: usize, reason: CloseReason) {
-        let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        // Closing the socket removes it from the epoll set (its fd is never duplicated), so no
+        // epoll_ctl is needed.
+        drop(self.conns.remove(key));
         self.ctx.stats.closed(reason);
-        drop(conn);
         // A free slot: connections waiting in the accept queue can come in now.
         if self.conns.len() + 1 == self.ctx.shared.config.max_connections {
             self.accept();
