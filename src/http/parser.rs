@@ -458,6 +458,7 @@ enum Line {
 }
 
 /// Parse `HTTP/x.y` at the start of `v`; `Ok(None)` if too few bytes have arrived to tell.
+#[inline]
 fn version(v: &[u8]) -> Result<Option<Version>, ParseError> {
     // The common case in one comparison.
     match v.get(..8) {

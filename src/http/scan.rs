@@ -67,18 +67,23 @@ fn word(buf: &[u8], i: usize) -> u64 {
 /// Index of the first byte at or after `i` that is not a token character, or `buf.len()`.
 #[inline]
 pub fn token_end(buf: &[u8], mut i: usize) -> usize {
-    // Four lookups per branch: header names are mostly 4 to 20 token bytes, and the branch
-    // per byte, not the lookup, was the cost.
-    while let Some(&[a, b, c, d]) = buf.get(i..i + 4) {
-        if !(is_token(a) & is_token(b) & is_token(c) & is_token(d)) {
-            break;
+    loop {
+        // Letters, digits and `-` (nearly every method and field name) sixteen at a time; the
+        // table decides about the rest, one byte at a time.
+        #[cfg(target_arch = "x86_64")]
+        while let Some(block) = buf.get(i..i + 16) {
+            let other = sse2::not_alnum_dash(block.try_into().expect("16 bytes"));
+            if other != 0 {
+                i += other.trailing_zeros() as usize;
+                break;
+            }
+            i += 16;
         }
-        i += 4;
+        match buf.get(i) {
+            Some(&c) if is_token(c) => i += 1,
+            _ => return i,
+        }
     }
-    while i < buf.len() && is_token(buf[i]) {
-        i += 1;
-    }
-    i
 }
 
 /// Index of the first byte at or after `i` that may not appear in a request target, or
@@ -155,8 +160,8 @@ fn control_end(buf: &[u8], mut i: usize) -> usize {
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
+        _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
 
     /// Bytes below 0x20, and DEL.
@@ -170,6 +175,29 @@ mod sse2 {
             let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
             let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7F));
             _mm_movemask_epi8(_mm_or_si128(low, del)) as u32
+        }
+    }
+
+    /// Bytes other than ASCII letters, digits and `-`.
+    #[inline(always)]
+    pub fn not_alnum_dash(block: &[u8; 16]) -> u32 {
+        // SAFETY: as in `control`: baseline SSE2, an unaligned load of exactly 16 bytes.
+        unsafe {
+            let x = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            // Signed compares: bytes from 0x80 up are negative and so in no range. Setting bit
+            // 0x20 folds A..=Z onto a..=z and moves nothing else into it.
+            let lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+            let alpha = _mm_and_si128(
+                _mm_cmpgt_epi8(lower, _mm_set1_epi8(b'a' as i8 - 1)),
+                _mm_cmplt_epi8(lower, _mm_set1_epi8(b'z' as i8 + 1)),
+            );
+            let digit = _mm_and_si128(
+                _mm_cmpgt_epi8(x, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(x, _mm_set1_epi8(b'9' as i8 + 1)),
+            );
+            let dash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'-' as i8));
+            let ok = _mm_or_si128(alpha, _mm_or_si128(digit, dash));
+            !(_mm_movemask_epi8(ok) as u32) & 0xFFFF
         }
     }
 
@@ -252,6 +280,22 @@ mod tests {
                         naive_value_end(&buf, start),
                         "value {bad:#x} at {at}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn token_scan_agrees_with_the_table_for_every_byte_at_every_offset() {
+        for bad in 0..=255u8 {
+            for at in 0..40 {
+                let mut buf = b"Content-Length0123456789-abcdefXYZ_.!~|a".to_vec();
+                buf[at] = bad;
+                for start in 0..=at {
+                    let naive = (start..buf.len())
+                        .find(|&i| !is_token(buf[i]))
+                        .unwrap_or(buf.len());
+                    assert_eq!(token_end(&buf, start), naive, "{bad:#x} at {at}");
                 }
             }
         }
