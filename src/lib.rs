@@ -9,6 +9,7 @@
 //! - [`listener`]: `SO_REUSEPORT` listening sockets built with `socket2`.
 //! - [`worker`]: one pinned thread with its own `mio` loop, connections and buffers.
 //! - [`conn`]: one connection: reading, pipelining, backpressure, timers' targets.
+//! - [`dispatch`]: answering one complete request (checks, JSON, routing, counting).
 //! - [`timer`]: the per-worker timing wheel behind every timeout.
 //! - [`http`]: the wire format. A zero-copy incremental request parser, a chunked-body decoder,
 //!   and the error kinds that map to status codes. Pure code: no I/O, no allocation. Also
@@ -18,12 +19,14 @@
 //! - [`metrics`]: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
 //!   [`stats`] at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
 //! - [`systemd`]: readiness notifications, the watchdog, and socket activation.
-//! - [`sys`]: the only `unsafe` code (inherited file descriptors, CLOCK_MONOTONIC).
+//! - [`sys`]: `unsafe` system calls (inherited file descriptors, CLOCK_MONOTONIC). The only other
+//!   `unsafe` code is the parser's SSE2 scanning in `http::scan`.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod config;
 pub mod conn;
+pub mod dispatch;
 pub mod generation;
 pub mod handler;
 pub mod http;
