@@ -229,7 +229,7 @@ impl Conn {
                     ConnectionHeader::Close,
                     false,
                 );
-                ctx.stats.request("other", 408);
+                ctx.stats.request(b"other", 408);
                 ctx.stats
                     .record_durations(1, ctx.now - self.started.unwrap_or(ctx.now));
                 let _ = self.flush(ctx);
@@ -445,9 +445,8 @@ impl Conn {
     /// Queue the error response for `e` and stop answering on this connection.
     fn reject(&mut self, e: ParseError, len: usize, ctx: &mut Ctx) -> usize {
         ctx.stats.parse_error(e);
-        ctx.stats.request("other", e.status());
-        ctx.stats
-            .record_durations(1, ctx.now - self.started.unwrap_or(ctx.now));
+        // Its duration is recorded by `answer`, like any answered request.
+        ctx.stats.request(b"other", e.status());
         response::write_error(
             &mut ctx.wbuf,
             e.status(),

@@ -9,8 +9,8 @@ use crate::worker::Ctx;
 
 /// Route and answer a complete request; returns whether the connection stays open.
 pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {
-    let method = head.method();
-    let head_only = method == "HEAD";
+    let method = head.method_bytes();
+    let head_only = method == b"HEAD";
     let keep = head.keep_alive() && !ctx.draining;
     let conn = match (keep, head.version()) {
         (false, _) => ConnectionHeader::Close,
@@ -43,7 +43,8 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {
             let doc =
                 serde_json::json!({"error": e.to_string(), "line": e.line(), "column": e.column()});
             let text = doc.to_string();
-            let mut res = Responder::new(&mut ctx.wbuf, ctx.date.get(), conn, head_only);
+            let mut res =
+                Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
             res.send(
                 400,
                 &[("Content-Type", b"application/json")],
@@ -54,8 +55,8 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {
         }
         ctx.stats.json_parsed.inc();
     }
-    let mut res = Responder::new(&mut ctx.wbuf, ctx.date.get(), conn, head_only);
-    match shared.router.route(method, head.path()) {
+    let mut res = Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
+    match shared.router.route(method, head.path_bytes()) {
         Routed::Handler(handler) => handler.handle(&req, &mut res),
         Routed::MethodNotAllowed(allow) => {
             let reason = b"Method Not Allowed\n";

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, HandlerKind, Route as RouteConfig, StaticResponse};
-use crate::http::date::DATE_LEN;
+use crate::http::date::{DateCache, DATE_LEN};
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::Head;
 
@@ -36,22 +36,35 @@ pub fn is_json_media_type(value: &[u8]) -> bool {
 /// `Connection`, and drops the body of a HEAD response.
 pub struct Responder<'a> {
     out: &'a mut Vec<u8>,
-    date: &'a [u8; DATE_LEN],
+    date: &'a DateCache,
+    rendered: &'a mut Rendered,
     conn: ConnectionHeader,
     head_only: bool,
     status: Option<u16>,
 }
 
+/// The last [`Prepared`] response a worker rendered in full, with the date and `Connection`
+/// header it was rendered for: answering the same route again in the same second is then one
+/// copy.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// (prepared id, date second, connection header, head only) of `bytes`.
+    key: Option<(u64, u64, ConnectionHeader, bool)>,
+    bytes: Vec<u8>,
+}
+
 impl<'a> Responder<'a> {
     pub(crate) fn new(
         out: &'a mut Vec<u8>,
-        date: &'a [u8; DATE_LEN],
+        date: &'a DateCache,
+        rendered: &'a mut Rendered,
         conn: ConnectionHeader,
         head_only: bool,
     ) -> Self {
         Responder {
             out,
             date,
+            rendered,
             conn,
             head_only,
             status: None,
@@ -64,7 +77,7 @@ impl<'a> Responder<'a> {
             return;
         }
         self.status = Some(status);
-        response::write_status(self.out, status, self.date);
+        response::write_status(self.out, status, self.date.get());
         for (name, value) in headers {
             response::write_header(self.out, name, value);
         }
@@ -77,14 +90,21 @@ impl<'a> Responder<'a> {
             return;
         }
         self.status = Some(prepared.status);
-        self.out.extend_from_slice(&prepared.status_line);
-        self.out.extend_from_slice(self.date);
-        self.out.extend_from_slice(&prepared.headers);
-        response::write_connection(self.out, self.conn);
-        self.out.extend_from_slice(b"\r\n");
-        if !self.head_only {
-            self.out.extend_from_slice(&prepared.body);
+        let key = (prepared.id, self.date.second(), self.conn, self.head_only);
+        if self.rendered.key != Some(key) {
+            let bytes = &mut self.rendered.bytes;
+            bytes.clear();
+            bytes.extend_from_slice(&prepared.status_line);
+            bytes.extend_from_slice(self.date.get());
+            bytes.extend_from_slice(&prepared.headers);
+            response::write_connection(bytes, self.conn);
+            bytes.extend_from_slice(b"\r\n");
+            if !self.head_only {
+                bytes.extend_from_slice(&prepared.body);
+            }
+            self.rendered.key = Some(key);
         }
+        self.out.extend_from_slice(&self.rendered.bytes);
     }
 
     /// The status sent, if any.
@@ -96,6 +116,8 @@ impl<'a> Responder<'a> {
 /// A response whose bytes are rendered once, at start or reload, and copied per request.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// Unique per rendering (never reused, unlike an address), to key [`Rendered`].
+    id: u64,
     status: u16,
     /// `HTTP/1.1 200 OK` CRLF `Server: cerberus` CRLF `Date: ` (the date follows).
     status_line: Vec<u8>,
@@ -115,7 +137,10 @@ impl Prepared {
             response::write_header(&mut rendered, name, value.as_bytes());
         }
         response::write_length(&mut rendered, body.len());
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Prepared {
+            id,
             status,
             status_line,
             headers: rendered,
@@ -234,18 +259,18 @@ impl Route {
         }
     }
 
-    fn matches_path(&self, path: &str) -> bool {
+    fn matches_path(&self, path: &[u8]) -> bool {
         match &self.path {
-            PathMatch::Exact(p) => p == path,
-            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+            PathMatch::Exact(p) => p.as_bytes() == path,
+            PathMatch::Prefix(p) => path.starts_with(p.as_bytes()),
         }
     }
 
-    fn matches_method(&self, method: &str) -> bool {
+    fn matches_method(&self, method: &[u8]) -> bool {
         match &self.method {
             None => true,
             // A route for GET serves HEAD too (RFC 9110 §9.3.2).
-            Some(m) => m == method || (m == "GET" && method == "HEAD"),
+            Some(m) => m.as_bytes() == method || (m == "GET" && method == b"HEAD"),
         }
     }
 }
@@ -288,7 +313,7 @@ impl Router {
     }
 
     /// The handler for this method and path.
-    pub fn route(&self, method: &str, path: &str) -> Routed<'_> {
+    pub fn route(&self, method: &[u8], path: &[u8]) -> Routed<'_> {
         let mut allow: Vec<&str> = Vec::new();
         for route in &self.routes {
             if !route.matches_path(path) {
@@ -360,12 +385,18 @@ mod tests {
             ],
             Arc::new(Inspect),
         );
-        assert!(matches!(router.route("HEAD", "/x"), Routed::Handler(_)));
-        match router.route("PUT", "/x") {
+        assert!(matches!(router.route(b"HEAD", b"/x"), Routed::Handler(_)));
+        match router.route(b"PUT", b"/x") {
             Routed::MethodNotAllowed(allow) => assert_eq!(allow, "POST, GET, HEAD"),
             Routed::Handler(_) => panic!("PUT /x should be 405"),
         }
-        assert!(matches!(router.route("DELETE", "/p/q"), Routed::Handler(_)));
-        assert!(matches!(router.route("PUT", "/other"), Routed::Handler(_)));
+        assert!(matches!(
+            router.route(b"DELETE", b"/p/q"),
+            Routed::Handler(_)
+        ));
+        assert!(matches!(
+            router.route(b"PUT", b"/other"),
+            Routed::Handler(_)
+        ));
     }
 }

@@ -16,7 +16,7 @@ use slab::Slab;
 
 use crate::config::Config;
 use crate::conn::{Conn, Next, Waiting};
-use crate::handler::Router;
+use crate::handler::{Rendered, Router};
 use crate::http::date::DateCache;
 use crate::http::RequestParser;
 use crate::stats::{CloseReason, WorkerStats};
@@ -90,6 +90,8 @@ pub struct Ctx {
     spare: Vec<u8>,
     /// The `Date` header value.
     pub date: DateCache,
+    /// The last static response rendered in full, reused while its date is current.
+    pub rendered: Rendered,
     /// Config and routes.
     pub shared: Arc<Shared>,
     /// This worker's counters.
@@ -210,6 +212,7 @@ impl Worker {
                 wbuf: Vec::with_capacity(READ_BUF),
                 spare: Vec::new(),
                 date: DateCache::new(),
+                rendered: Rendered::default(),
                 shared,
                 stats,
                 draining: false,

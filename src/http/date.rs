@@ -45,6 +45,11 @@ impl DateCache {
         }
     }
 
+    /// The whole second (since the epoch) the rendered date stands for.
+    pub fn second(&self) -> u64 {
+        self.second
+    }
+
     /// The rendered date.
     pub fn get(&self) -> &[u8; DATE_LEN] {
         &self.rendered

@@ -254,16 +254,11 @@ impl RequestParser {
         let b = &b[..line_limit];
         let too_long = |b: &[u8]| b.len() == start + MAX_REQUEST_LINE;
 
-        let m_end = token_end(b, start);
-        match b.get(m_end) {
+        let m_end = match self.method_end(b, start)? {
+            Some(end) => end,
             None if too_long(b) => return Err(ParseError::RequestLineTooLong),
             None => return Ok(None),
-            Some(b' ') if m_end > start => {}
-            Some(_) => return Err(ParseError::InvalidMethod),
-        }
-        if !is_known_method(&b[start..m_end]) {
-            return Err(ParseError::UnknownMethod);
-        }
+        };
         self.method = Span::new(start, m_end);
 
         let t_start = m_end + 1;
@@ -300,6 +295,26 @@ impl RequestParser {
             (Some(b'\r'), None) | (None, _) => Ok(None),
             (Some(b'\n'), _) => Err(ParseError::BareLf),
             (Some(_), _) => Err(ParseError::InvalidVersion),
+        }
+    }
+
+    /// The end of the method starting at `start` (a known method followed by SP), or `None`
+    /// if the buffer ends first. The two commonest methods skip the scan and the table.
+    #[inline]
+    fn method_end(&self, b: &[u8], start: usize) -> Result<Option<usize>, ParseError> {
+        let rest = &b[start..];
+        if rest.starts_with(b"GET ") {
+            return Ok(Some(start + 3));
+        }
+        if rest.starts_with(b"POST ") {
+            return Ok(Some(start + 4));
+        }
+        let m_end = token_end(b, start);
+        match b.get(m_end) {
+            None => Ok(None),
+            Some(b' ') if m_end > start && is_known_method(&b[start..m_end]) => Ok(Some(m_end)),
+            Some(b' ') if m_end > start => Err(ParseError::UnknownMethod),
+            Some(_) => Err(ParseError::InvalidMethod),
         }
     }
 
@@ -551,6 +566,18 @@ impl<'a> Head<'a> {
         ascii(self.p.method.of(self.buf))
     }
 
+    /// The method as bytes (validated: token characters only).
+    pub fn method_bytes(&self) -> &'a [u8] {
+        self.p.method.of(self.buf)
+    }
+
+    /// The path as bytes (validated: visible ASCII only).
+    pub fn path_bytes(&self) -> &'a [u8] {
+        let t = self.p.target;
+        let end = self.p.query.map_or(t.end, |q| q);
+        &self.buf[t.start as usize..end as usize]
+    }
+
     /// The whole request target, e.g. `/search?q=x`.
     pub fn target(&self) -> &'a str {
         ascii(self.p.target.of(self.buf))
@@ -558,9 +585,7 @@ impl<'a> Head<'a> {
 
     /// The target up to (not including) the first `?`.
     pub fn path(&self) -> &'a str {
-        let t = self.p.target;
-        let end = self.p.query.map_or(t.end, |q| q);
-        ascii(&self.buf[t.start as usize..end as usize])
+        ascii(self.path_bytes())
     }
 
     /// The target after the first `?`, if there is one.

@@ -339,9 +339,9 @@ mod tests {
     #[test]
     fn sums_workers_and_skips_zero_request_series() {
         let (observed, [a, b]) = two_workers();
-        a.request("GET", 200);
-        b.request("GET", 200);
-        b.request("BREW", 404);
+        a.request(b"GET", 200);
+        b.request(b"GET", 200);
+        b.request(b"BREW", 404);
         a.open.add(3);
         b.open.add(1);
         b.closed(CloseReason::HeaderTimeout);
