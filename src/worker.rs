@@ -29,6 +29,9 @@ const LISTENER_BASE: usize = usize::MAX - 1;
 const READ_BUF: usize = 64 * 1024;
 /// How long accepting pauses when the process or system is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections accepted from one listener per loop turn, so that a flood of new connections
+/// cannot starve the established ones of their turn.
+const ACCEPT_BATCH: usize = 128;
 /// Largest de-chunked body buffer kept for reuse between requests.
 const SPARE_KEEP: usize = 64 * 1024;
 /// While draining, how long a connection with nothing in flight may stay open before it is
@@ -180,6 +183,9 @@ struct Worker {
     next_gen: u32,
     /// Accepting is paused until then (out of file descriptors).
     accept_paused_until: Option<Instant>,
+    /// A batch of accepts stopped before the queue was empty: accept again next turn (the
+    /// listener is edge-triggered and will not report those connections again).
+    accept_more: bool,
 }
 
 impl Worker {
@@ -221,6 +227,7 @@ impl Worker {
             inbox,
             next_gen: 0,
             accept_paused_until: None,
+            accept_more: false,
         })
     }
 
@@ -245,8 +252,9 @@ impl Worker {
                     Token(key) => self.conn_event(key, event),
                 }
             }
-            if self.accept_paused_until.is_some_and(|t| t <= self.ctx.now) {
+            if self.accept_paused_until.is_some_and(|t| t <= self.ctx.now) || self.accept_more {
                 self.accept_paused_until = None;
+                self.accept_more = false;
                 self.accept();
             }
             self.expire_timers();
@@ -257,6 +265,9 @@ impl Worker {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
+        if self.accept_more {
+            return Some(Duration::ZERO);
+        }
         let now = Instant::now();
         let timer = self.wheel.next_timeout(now);
         let accept = self
@@ -278,7 +289,10 @@ impl Worker {
     /// Accept until the queue is empty, the connection limit is reached, or fds run out.
     fn accept_from(&mut self, i: usize) {
         let max = self.ctx.shared.config.max_connections;
-        while self.accept_paused_until.is_none() && self.conns.len() < max {
+        for _ in 0..ACCEPT_BATCH {
+            if self.accept_paused_until.is_some() || self.conns.len() >= max {
+                return;
+            }
             let Some(listener) = self.listeners.get(i) else {
                 return;
             };
@@ -296,35 +310,42 @@ impl Worker {
                 Err(_) => {}
             }
         }
+        self.accept_more = true;
     }
 
-    fn add(&mut self, mut stream: mio::net::TcpStream) {
+    fn add(&mut self, stream: mio::net::TcpStream) {
         // TCP_NODELAY is inherited from the listener.
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let mut conn = Conn::new(stream, self.next_gen);
+        self.ctx.stats.accepted.inc();
+        self.ctx.stats.open.add(1);
+        // A client sends its request right after connecting, so it is usually here already.
+        // Answer it before registering: a client that closes after one response then costs
+        // no epoll_ctl at all. (If nothing is here yet, this costs one read.)
+        let next = conn.on_readable(&mut self.rbuf, false, &mut self.parser, &mut self.ctx);
+        self.ctx.wbuf.clear();
+        if let Next::Close(reason) = next {
+            self.ctx.stats.closed(reason);
+            return;
+        }
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        // Read and write interest once, edge-triggered: no epoll_ctl per request.
+        // Read and write interest once, edge-triggered: no epoll_ctl per request. Readiness
+        // that arrived since the read above is reported at registration.
+        let interest = Interest::READABLE | Interest::WRITABLE;
         if self
             .poll
             .registry()
-            .register(
-                &mut stream,
-                Token(key),
-                Interest::READABLE | Interest::WRITABLE,
-            )
+            .register(&mut conn.stream, Token(key), interest)
             .is_err()
         {
+            self.ctx.stats.closed(CloseReason::Error);
             return;
         }
-        self.next_gen = self.next_gen.wrapping_add(1);
-        let conn = entry.insert(Conn::new(stream, self.next_gen));
-        conn.waiting = Waiting::Head;
-        let timeout = self.ctx.shared.config.header_timeout;
-        conn.deadline = self.wheel.deadline(self.ctx.now, timeout);
-        conn.wheel_tick = Some(conn.deadline);
-        self.wheel
-            .schedule((key, conn.gen, conn.deadline), conn.deadline);
-        self.ctx.stats.accepted.inc();
-        self.ctx.stats.open.add(1);
+        let conn = entry.insert(conn);
+        // No timer yet: make `arm` start one for whatever the connection now waits for.
+        conn.waiting = Waiting::Linger;
+        self.arm(key);
     }
 
     fn conn_event(&mut self, key: usize, event: &mio::event::Event) {
