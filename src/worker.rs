@@ -313,39 +313,29 @@ impl Worker {
         self.accept_more = true;
     }
 
-    fn add(&mut self, stream: mio::net::TcpStream) {
+    fn add(&mut self, mut stream: mio::net::TcpStream) {
         // TCP_NODELAY is inherited from the listener.
-        self.next_gen = self.next_gen.wrapping_add(1);
-        let mut conn = Conn::new(stream, self.next_gen);
-        self.ctx.stats.accepted.inc();
-        self.ctx.stats.open.add(1);
-        // A client sends its request right after connecting, so it is usually here already.
-        // Answer it before registering: a client that closes after one response then costs
-        // no epoll_ctl at all. (If nothing is here yet, this costs one read.)
-        let next = conn.on_readable(&mut self.rbuf, false, &mut self.parser, &mut self.ctx);
-        self.ctx.wbuf.clear();
-        if let Next::Close(reason) = next {
-            self.ctx.stats.closed(reason);
-            return;
-        }
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        // Read and write interest once, edge-triggered: no epoll_ctl per request. Readiness
-        // that arrived since the read above is reported at registration.
+        // Read and write interest once, edge-triggered: no epoll_ctl per request. (Reading
+        // before registering saves the epoll_ctl only when the request is already here; on
+        // loopback it often is not yet, and the failed read costs more than it saves.)
         let interest = Interest::READABLE | Interest::WRITABLE;
         if self
             .poll
             .registry()
-            .register(&mut conn.stream, Token(key), interest)
+            .register(&mut stream, Token(key), interest)
             .is_err()
         {
-            self.ctx.stats.closed(CloseReason::Error);
             return;
         }
-        let conn = entry.insert(conn);
-        // No timer yet: make `arm` start one for whatever the connection now waits for.
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let conn = entry.insert(Conn::new(stream, self.next_gen));
+        // No timer yet: make `arm` start one (the header timeout, from accept).
         conn.waiting = Waiting::Linger;
         self.arm(key);
+        self.ctx.stats.accepted.inc();
+        self.ctx.stats.open.add(1);
     }
 
     fn conn_event(&mut self, key: usize, event: &mio::event::Event) {
