@@ -74,6 +74,8 @@ pub struct Conn {
     pub deadline: u64,
     /// What the timer is waiting for.
     pub waiting: Waiting,
+    /// Registered for writable events too (added the first time a write falls short).
+    pub write_interest: bool,
     /// The tick of this connection's live entry in the timer wheel, if it has one.
     pub wheel_tick: Option<u64>,
     /// `100 Continue` was sent for the pending request.
@@ -106,6 +108,7 @@ impl Conn {
             gen,
             deadline: 0,
             waiting: Waiting::Head,
+            write_interest: false,
             wheel_tick: None,
             continue_sent: false,
             awaiting_body: false,
@@ -116,6 +119,11 @@ impl Conn {
             old_config: false,
             fresh: true,
         }
+    }
+
+    /// Response bytes wait for the socket to become writable.
+    pub fn has_unsent_output(&self) -> bool {
+        !self.outbuf.is_empty()
     }
 
     /// Nothing in flight: no partial request and no unsent response.

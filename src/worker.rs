@@ -317,10 +317,11 @@ impl Worker {
         // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        // Read and write interest once, edge-triggered: no epoll_ctl per request. (Reading
-        // before registering saves the epoll_ctl only when the request is already here; on
-        // loopback it often is not yet, and the failed read costs more than it saves.)
-        let interest = Interest::READABLE | Interest::WRITABLE;
+        // Edge-triggered read interest; write interest is added only if a write falls short
+        // (`want_writable`). No epoll_ctl per request. (Reading before registering saves the
+        // epoll_ctl only when the request is already here; on loopback it often is not yet,
+        // and the failed read costs more than it saves.)
+        let interest = Interest::READABLE;
         if self
             .poll
             .registry()
@@ -370,8 +371,27 @@ impl Worker {
         // close it, what is left must not leak into the next connection's write.
         self.ctx.wbuf.clear();
         match next {
-            Next::Keep => self.arm(key),
+            Next::Keep => {
+                self.want_writable(key);
+                self.arm(key);
+            }
             Next::Close(reason) => self.close(key, reason),
+        }
+    }
+
+    /// Ask for writable events once a write has fallen short. A new socket is writable at
+    /// once, so registering for them at accept would cost an extra event per connection.
+    fn want_writable(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if conn.has_unsent_output() && !conn.write_interest {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            let registry = self.poll.registry();
+            if registry
+                .reregister(&mut conn.stream, Token(key), interest)
+                .is_ok()
+            {
+                conn.write_interest = true;
+            }
         }
     }
 
