@@ -1,4 +1,4 @@
-//! The llhttp request corpus (`shared/conformance/llhttp-requests.json`), run through a small
+//! The llhttp request corpus (`tests/data/llhttp-requests.json`), run through a small
 //! driver that does what a server does with a connection's bytes: parse a head, read the body
 //! (by `Content-Length` or chunked), then either stop (not keep-alive) or parse the next
 //! pipelined request.
@@ -10,9 +10,10 @@
 use cerberus::http::{BodyKind, Chunk, ChunkedDecoder, ParseError, RequestParser, Status, Version};
 use serde_json::Value;
 
+/// The llhttp corpus (a copy of the team's shared conformance file; see tests/data/README.md).
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/llhttp-requests.json"
+    "/tests/data/llhttp-requests.json"
 );
 
 /// Cases where we knowingly differ from llhttp, and why. Each may only make us stricter.
@@ -360,4 +361,20 @@ fn driver_rejects_data_after_close_and_pipelines_keep_alive() {
     assert_eq!(messages[0].body, "abc");
     assert_eq!(messages[0].trailers, vec![("T".into(), "1".into())]);
     assert_eq!(messages[1].url, "/b");
+}
+
+/// The copy in tests/data must not drift from the team's shared corpus, where that is present
+/// (it is beside the repository in development and CI, not for users).
+#[test]
+fn the_copy_matches_the_shared_corpus() {
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/llhttp-requests.json"
+    );
+    if let Ok(theirs) = std::fs::read(shared) {
+        assert!(
+            theirs == std::fs::read(CORPUS).unwrap(),
+            "tests/data/llhttp-requests.json is stale"
+        );
+    }
 }
