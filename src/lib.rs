@@ -22,6 +22,42 @@
 //! - [`sys`]: `unsafe` system calls (inherited file descriptors, CLOCK_MONOTONIC). The only other
 //!   `unsafe` code is the parser's SSE2 scanning in `http::scan`.
 
+//!
+//! # Parsing a request
+//!
+//! ```
+//! use cerberus::http::{BodyKind, RequestParser, Status};
+//!
+//! let mut parser = RequestParser::new();
+//! let bytes = b"POST /orders?id=7 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\n\r\n{}";
+//! // Incomplete data is not an error: it asks for more.
+//! assert!(matches!(parser.parse(&bytes[..20]), Status::Partial));
+//! let Status::Complete(head, consumed) = parser.parse(bytes) else { panic!() };
+//! assert_eq!((head.method(), head.path(), head.query()), ("POST", "/orders", Some("id=7")));
+//! assert_eq!(head.body(), BodyKind::Length(2));
+//! assert_eq!(&bytes[consumed..], b"{}");
+//! ```
+//!
+//! # Serving with your own handler
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use cerberus::handler::{Handler, Request, Responder, Route};
+//!
+//! struct Hello;
+//! impl Handler for Hello {
+//!     fn handle(&self, _req: &Request<'_>, res: &mut Responder<'_>) {
+//!         res.send(200, &[("Content-Type", b"text/plain")], b"hello\n");
+//!     }
+//! }
+//!
+//! let config = cerberus::config::Config::default();
+//! cerberus::Server::new(config)?
+//!     .route(Route::exact(Some("GET"), "/hello", Arc::new(Hello)))
+//!     .run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod config;
