@@ -9,6 +9,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -463,7 +464,7 @@ fn socket_activation_serves_the_passed_listener() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+    let fd = listener.as_raw_fd();
     // systemd puts the socket at fd 3 and names the service's pid in LISTEN_PID; a shell that
     // execs the server keeps its pid, so `$$` is the right value.
     let script = format!("LISTEN_PID=$$ LISTEN_FDS=1 exec {BIN} --config \"$0\"");
@@ -502,4 +503,52 @@ fn socket_activation_serves_the_passed_listener() {
         );
     }
     drop(listener);
+}
+
+#[test]
+fn socket_activation_with_several_sockets_serves_every_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Two SO_REUSEPORT sockets on one port, as a .socket unit with ReusePort=yes passes them.
+    let bind = |addr: SocketAddr| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_reuse_port(true).unwrap();
+        s.bind(&addr.into()).unwrap();
+        s.listen(128).unwrap();
+        TcpListener::from(s)
+    };
+    let first = bind("127.0.0.1:0".parse().unwrap());
+    let addr = first.local_addr().unwrap();
+    let second = bind(addr);
+    let fds = [first.as_raw_fd(), second.as_raw_fd()];
+    let script = format!("LISTEN_PID=$$ LISTEN_FDS=2 exec {BIN} --config \"$0\"");
+    let text = config("split", 2, "").replace("127.0.0.1:0", "127.0.0.1:1");
+    let server = Reloadable::start_with(&text, &[], |cmd| {
+        let config = cmd.get_args().nth(1).unwrap().to_owned();
+        *cmd = Command::new("sh");
+        cmd.arg("-c").arg(&script).arg(config);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: only dup2 and fcntl, which are async-signal-safe, on descriptors that stay
+        // open in the parent until the child has exec'd.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Move both out of the way first, so placing one cannot clobber the other.
+                let (a, b) = (libc::dup(fds[0]), libc::dup(fds[1]));
+                if a < 0 || b < 0 || libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    assert_eq!(server.addr, addr);
+    // The kernel spreads connections over both sockets: an unserved one would hang half.
+    for _ in 0..40 {
+        assert_eq!(
+            roundtrip(addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+            b"split\n"
+        );
+    }
+    drop((first, second));
 }
