@@ -9,9 +9,19 @@
 use std::time::{Duration, Instant};
 
 /// Length of one tick: the resolution of every timeout.
-pub const TICK: Duration = Duration::from_millis(10);
+pub const TICK: Duration = Duration::from_millis(TICK_MILLIS);
+/// [`TICK`] in milliseconds.
+const TICK_MILLIS: u64 = 10;
 /// Number of slots: one turn of the wheel spans `SLOTS * TICK` = 5.12 s.
 const SLOTS: usize = 512;
+
+/// Whole milliseconds in `d`, in u64 arithmetic (`Duration::as_millis` is u128, and this runs on
+/// every connection event).
+fn millis(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
 
 /// An entry: the connection's slab key, the generation it had when scheduled, and the tick it
 /// was scheduled for (a connection whose deadline moved earlier has a newer entry; the old one
@@ -43,12 +53,12 @@ impl Wheel {
 
     /// The tick `now` falls in.
     pub fn tick_of(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.epoch).as_millis() / TICK.as_millis()) as u64
+        millis(now.saturating_duration_since(self.epoch)) / TICK_MILLIS
     }
 
     /// The tick at which `timeout` from `now` has passed (rounded up, so never early).
     pub fn deadline(&self, now: Instant, timeout: Duration) -> u64 {
-        self.tick_of(now) + timeout.as_millis().div_ceil(TICK.as_millis()) as u64 + 1
+        self.tick_of(now) + millis(timeout).div_ceil(TICK_MILLIS) + 1
     }
 
     /// Put an entry in the slot of `deadline`.
