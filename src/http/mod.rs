@@ -2,14 +2,15 @@
 
 mod chunked;
 mod error;
+mod head;
 mod parser;
 mod scan;
 
 pub use chunked::{Chunk, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILERS};
 pub use error::ParseError;
+pub use head::{Field, Head};
 pub use parser::{
-    BodyKind, Expect, Field, Head, RequestParser, Status, Version, MAX_HEAD, MAX_HEADERS,
-    MAX_REQUEST_LINE,
+    BodyKind, Expect, RequestParser, Status, Version, MAX_HEAD, MAX_HEADERS, MAX_REQUEST_LINE,
 };
 pub use scan::{is_token, trim_ows};
 

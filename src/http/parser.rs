@@ -10,6 +10,7 @@
 //! never looked at.
 
 use super::error::ParseError;
+use super::head::Head;
 use super::scan::{is_ows, target_end, token_end, trim_ows, value_end};
 
 /// Longest request line we accept, CRLF included; beyond it the answer is 414.
@@ -74,9 +75,9 @@ pub enum Status<'a> {
 
 /// A byte range of the buffer. `u16` is enough because nothing past [`MAX_HEAD`] is parsed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Span {
-    start: u16,
-    end: u16,
+pub(super) struct Span {
+    pub(super) start: u16,
+    pub(super) end: u16,
 }
 
 impl Span {
@@ -87,7 +88,7 @@ impl Span {
         }
     }
 
-    fn of(self, buf: &[u8]) -> &[u8] {
+    pub(super) fn of(self, buf: &[u8]) -> &[u8] {
         &buf[self.start as usize..self.end as usize]
     }
 }
@@ -105,9 +106,9 @@ enum Phase {
 
 /// What the `Transfer-Encoding` fields said so far.
 #[derive(Debug, Clone, Copy, Default)]
-struct Codings {
+pub(super) struct Codings {
     /// A `Transfer-Encoding` field was seen.
-    present: bool,
+    pub(super) present: bool,
     /// `chunked` was seen (and so must be the last coding).
     chunked: bool,
     /// The last coding seen was `chunked`.
@@ -127,21 +128,21 @@ pub struct RequestParser {
     /// Start of the first line not yet parsed; the next call resumes there.
     pos: usize,
     phase: Phase,
-    method: Span,
-    target: Span,
+    pub(super) method: Span,
+    pub(super) target: Span,
     /// Offset of the `?` in the target, if any.
-    query: Option<u16>,
-    version: Version,
+    pub(super) query: Option<u16>,
+    pub(super) version: Version,
     /// Name and value spans of each field, in received order; the first `count` are valid.
-    fields: [(Span, Span); MAX_HEADERS],
-    count: usize,
-    content_length: Option<u64>,
-    codings: Codings,
-    conn_close: bool,
-    conn_keep_alive: bool,
-    hosts: u8,
-    expect: Expect,
-    content_type: Option<Span>,
+    pub(super) fields: [(Span, Span); MAX_HEADERS],
+    pub(super) count: usize,
+    pub(super) content_length: Option<u64>,
+    pub(super) codings: Codings,
+    pub(super) conn_close: bool,
+    pub(super) conn_keep_alive: bool,
+    pub(super) hosts: u8,
+    pub(super) expect: Expect,
+    pub(super) content_type: Option<Span>,
 }
 
 impl Default for RequestParser {
@@ -199,7 +200,7 @@ impl RequestParser {
         match self.advance(b) {
             Ok(Some(consumed)) => {
                 self.phase = Phase::Done;
-                Status::Complete(Head { buf, p: self }, consumed)
+                Status::Complete(Head::new(buf, self), consumed)
             }
             Ok(None) if buf.len() >= MAX_HEAD => Status::Error(ParseError::HeadTooLarge),
             Ok(None) => Status::Partial,
@@ -544,310 +545,5 @@ fn is_known_method(m: &[u8]) -> bool {
     )
 }
 
-/// A parsed request head. It borrows the receive buffer; nothing is copied.
-#[derive(Clone, Copy)]
-pub struct Head<'a> {
-    buf: &'a [u8],
-    p: &'a RequestParser,
-}
-
-/// One header field as received. The value has surrounding whitespace removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Field<'a> {
-    /// The field name, with its original case.
-    pub name: &'a [u8],
-    /// The field value, without leading or trailing SP/HTAB.
-    pub value: &'a [u8],
-}
-
-impl<'a> Head<'a> {
-    /// The method, e.g. `GET`.
-    pub fn method(&self) -> &'a str {
-        ascii(self.p.method.of(self.buf))
-    }
-
-    /// The method as bytes (validated: token characters only).
-    pub fn method_bytes(&self) -> &'a [u8] {
-        self.p.method.of(self.buf)
-    }
-
-    /// The path as bytes (validated: visible ASCII only).
-    pub fn path_bytes(&self) -> &'a [u8] {
-        let t = self.p.target;
-        let end = self.p.query.map_or(t.end, |q| q);
-        &self.buf[t.start as usize..end as usize]
-    }
-
-    /// The whole request target, e.g. `/search?q=x`.
-    pub fn target(&self) -> &'a str {
-        ascii(self.p.target.of(self.buf))
-    }
-
-    /// The target up to (not including) the first `?`.
-    pub fn path(&self) -> &'a str {
-        ascii(self.path_bytes())
-    }
-
-    /// The target after the first `?`, if there is one.
-    pub fn query(&self) -> Option<&'a str> {
-        let q = self.p.query? as usize;
-        Some(ascii(&self.buf[q + 1..self.p.target.end as usize]))
-    }
-
-    /// HTTP/1.0 or HTTP/1.1.
-    pub fn version(&self) -> Version {
-        self.p.version
-    }
-
-    /// The fields in the order they were received.
-    pub fn fields(&self) -> impl ExactSizeIterator<Item = Field<'a>> + 'a {
-        let buf = self.buf;
-        self.p.fields[..self.p.count]
-            .iter()
-            .map(move |(n, v)| Field {
-                name: n.of(buf),
-                value: v.of(buf),
-            })
-    }
-
-    /// How many fields the head has.
-    pub fn field_count(&self) -> usize {
-        self.p.count
-    }
-
-    /// The value of the first field called `name` (case-insensitive).
-    pub fn field(&self, name: &str) -> Option<&'a [u8]> {
-        self.fields()
-            .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|f| f.value)
-    }
-
-    /// The `Content-Type` value, if any.
-    pub fn content_type(&self) -> Option<&'a [u8]> {
-        self.p.content_type.map(|s| s.of(self.buf))
-    }
-
-    /// How the body is framed.
-    pub fn body(&self) -> BodyKind {
-        if self.p.codings.present {
-            BodyKind::Chunked
-        } else {
-            match self.p.content_length {
-                None | Some(0) => BodyKind::None,
-                Some(n) => BodyKind::Length(n),
-            }
-        }
-    }
-
-    /// Should the connection stay open after this request (RFC 9112 §9.3)?
-    pub fn keep_alive(&self) -> bool {
-        let p = self.p;
-        match p.version {
-            // A 1.0 message with Transfer-Encoding has faulty framing: close after it (§6.1).
-            Version::Http10 => p.conn_keep_alive && !p.conn_close && !p.codings.present,
-            Version::Http11 => !p.conn_close,
-        }
-    }
-
-    /// What the `Expect` header asked for.
-    pub fn expect(&self) -> Expect {
-        self.p.expect
-    }
-
-    /// How many `Host` fields there were; HTTP/1.1 requires exactly one.
-    pub fn host_count(&self) -> usize {
-        usize::from(self.p.hosts)
-    }
-}
-
-impl std::fmt::Debug for Head<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Head")
-            .field("method", &self.method())
-            .field("target", &self.target())
-            .field("version", &self.version())
-            .field("fields", &self.field_count())
-            .field("body", &self.body())
-            .finish()
-    }
-}
-
-/// The parser has checked every byte of these spans is visible ASCII.
-fn ascii(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap_or("")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn verdict(input: &[u8]) -> Result<Option<usize>, ParseError> {
-        match RequestParser::new().parse(input) {
-            Status::Complete(_, n) => Ok(Some(n)),
-            Status::Partial => Ok(None),
-            Status::Error(e) => Err(e),
-        }
-    }
-
-    #[test]
-    fn parses_a_simple_get() {
-        let mut p = RequestParser::new();
-        let input = b"GET /a/b?x=1&y HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nX-Pad: \t v \t\r\n\r\nrest";
-        let Status::Complete(head, n) = p.parse(input) else {
-            panic!("not complete")
-        };
-        assert_eq!(&input[n..], b"rest");
-        assert_eq!(head.method(), "GET");
-        assert_eq!(head.target(), "/a/b?x=1&y");
-        assert_eq!(head.path(), "/a/b");
-        assert_eq!(head.query(), Some("x=1&y"));
-        assert_eq!(head.version(), Version::Http11);
-        let fields: Vec<_> = head.fields().map(|f| (f.name, f.value)).collect();
-        assert_eq!(
-            fields,
-            vec![
-                (&b"Host"[..], &b"example.com"[..]),
-                (b"X-Empty", b""),
-                (b"X-Pad", b"v")
-            ]
-        );
-        assert_eq!(head.host_count(), 1);
-        assert!(head.keep_alive());
-        assert_eq!(head.body(), BodyKind::None);
-    }
-
-    #[test]
-    fn every_split_gives_the_same_result() {
-        let input =
-            b"\r\nPOST /x HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\nhello";
-        for split in 0..input.len() - 5 {
-            let mut p = RequestParser::new();
-            assert!(
-                matches!(p.parse(&input[..split]), Status::Partial),
-                "split {split}"
-            );
-            let Status::Complete(head, n) = p.parse(input) else {
-                panic!("split {split}")
-            };
-            assert_eq!(n, input.len() - 5);
-            assert_eq!(head.body(), BodyKind::Length(5));
-            assert!(head.keep_alive());
-            assert_eq!(head.version(), Version::Http10);
-        }
-    }
-
-    #[test]
-    fn rejects_each_rule_with_its_own_kind() {
-        use ParseError::*;
-        let cases: &[(&[u8], ParseError)] = &[
-            (b"G(T / HTTP/1.1\r\n\r\n", InvalidMethod),
-            (b"FOO / HTTP/1.1\r\n\r\n", UnknownMethod),
-            (b"GET /a#b HTTP/1.1\r\n\r\n", InvalidTarget),
-            (b"GET /\x7f HTTP/1.1\r\n\r\n", InvalidTarget),
-            (b"GET /\xc3\xa9 HTTP/1.1\r\n\r\n", InvalidTarget),
-            (b"GET  / HTTP/1.1\r\n\r\n", InvalidTarget),
-            (b"GET / HTTP/2.0\r\n\r\n", UnsupportedVersion),
-            (b"GET / HTTP/1.x\r\n\r\n", InvalidVersion),
-            (b"GET / FTP/1.1\r\n\r\n", InvalidVersion),
-            (b"GET /\r\n\r\n", InvalidVersion),
-            (b"GET / HTTP/1.1\nHost: a\r\n\r\n", BareLf),
-            (b"GET / HTTP/1.1\r\nHo(st: a\r\n\r\n", InvalidHeaderName),
-            (b"GET / HTTP/1.1\r\n: a\r\n\r\n", InvalidHeaderName),
-            (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", WhitespaceBeforeColon),
-            (b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", ObsFold),
-            (b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", BareCr),
-            (b"GET / HTTP/1.1\r\nA: b\nc\r\n\r\n", BareLf),
-            (b"GET / HTTP/1.1\r\nA: b\x01c\r\n\r\n", InvalidHeaderValue),
-            (b"GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n", InvalidHeaderValue),
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
-                InvalidContentLength,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: \r\n\r\n",
-                InvalidContentLength,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
-                ContentLengthOverflow,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n",
-                ConflictingContentLength,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n",
-                TransferEncodingWithContentLength,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n",
-                TransferEncodingWithContentLength,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-                ChunkedNotLast,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n",
-                ChunkedNotLast,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-                UnsupportedTransferCoding,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-                DuplicateChunked,
-            ),
-        ];
-        for (input, want) in cases {
-            assert_eq!(
-                verdict(input),
-                Err(*want),
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
-        }
-    }
-
-    #[test]
-    fn enforces_limits_without_reading_past_them() {
-        let mut line = b"GET /".to_vec();
-        line.resize(MAX_REQUEST_LINE + 1, b'a');
-        assert_eq!(verdict(&line), Err(ParseError::RequestLineTooLong));
-        line.truncate(MAX_REQUEST_LINE - 20);
-        line.extend_from_slice(b" HTTP/1.1\r\n");
-        assert_eq!(verdict(&line), Ok(None));
-
-        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
-        for i in 0..=MAX_HEADERS {
-            many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
-        }
-        assert_eq!(verdict(&many), Err(ParseError::TooManyHeaders));
-
-        let mut big = b"GET / HTTP/1.1\r\n".to_vec();
-        while big.len() < MAX_HEAD {
-            big.extend_from_slice(format!("X-Pad: {}\r\n", "p".repeat(400)).as_bytes());
-        }
-        assert_eq!(verdict(&big), Err(ParseError::HeadTooLarge));
-    }
-
-    #[test]
-    fn connection_semantics() {
-        let keep = |input: &[u8]| match RequestParser::new().parse(input) {
-            Status::Complete(head, _) => head.keep_alive(),
-            other => panic!("{other:?}"),
-        };
-        assert!(keep(b"GET / HTTP/1.1\r\n\r\n"));
-        assert!(!keep(b"GET / HTTP/1.1\r\nConnection: foo, CLOSE\r\n\r\n"));
-        assert!(!keep(b"GET / HTTP/1.0\r\n\r\n"));
-        assert!(keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
-        let mut p = RequestParser::new();
-        let Status::Complete(head, _) = p.parse(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nHost: a\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n") else {
-            panic!()
-        };
-        assert_eq!(head.expect(), Expect::Continue);
-        assert_eq!(head.host_count(), 2);
-        assert_eq!(head.body(), BodyKind::Chunked);
-    }
-}
+mod tests;
