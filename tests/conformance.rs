@@ -1,5 +1,5 @@
-//! The llhttp request corpus (`tests/data/llhttp-requests.json`), run through a small
-//! driver that does what a server does with a connection's bytes: parse a head, read the body
+//! The llhttp request corpus (`tests/data/llhttp-requests.json`), run through the shared
+//! driver (`tests/common/driver.rs`) that does what a server does with a connection's bytes: parse a head, read the body
 //! (by `Content-Length` or chunked), then either stop (not keep-alive) or parse the next
 //! pipelined request.
 //!
@@ -7,7 +7,7 @@
 //! The verdict and every completed message must match llhttp's, except for the named
 //! [`DEVIATIONS`], where Cerberus is deliberately stricter.
 
-use cerberus::http::{BodyKind, Chunk, ChunkedDecoder, ParseError, RequestParser, Status, Version};
+use cerberus::http::Version;
 use serde_json::Value;
 
 /// The llhttp corpus (a copy of the team's shared conformance file; see tests/data/README.md).
@@ -40,8 +40,17 @@ const DEVIATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Largest body the driver accepts; bigger than anything in the corpus.
-const MAX_BODY: u64 = 1 << 20;
+#[path = "common/driver.rs"]
+mod driver;
+
+use driver::{Config, Failure};
+
+/// A server's reading: stop after a message that is not keep-alive, and a body limit bigger
+/// than anything in the corpus.
+const CONFIG: Config = Config {
+    max_body: 1 << 20,
+    honour_close: true,
+};
 
 /// One completed request, in the corpus's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +63,26 @@ struct Message {
     trailers: Vec<(String, String)>,
 }
 
+impl Message {
+    /// What llhttp would have reported for a message the driver completed.
+    fn of(m: &driver::Message) -> Message {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let pairs = |p: &[(Vec<u8>, Vec<u8>)]| p.iter().map(|(n, v)| (text(n), text(v))).collect();
+        Message {
+            method: m.method.clone(),
+            url: m.target.clone(),
+            version: match m.version {
+                Version::Http10 => "1.0",
+                Version::Http11 => "1.1",
+            }
+            .to_string(),
+            headers: pairs(&m.fields),
+            body: text(&m.body),
+            trailers: pairs(&m.trailers),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Accept,
@@ -61,155 +90,23 @@ enum Verdict {
     Incomplete,
 }
 
-/// Why the driver stopped with an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
-    Parse(ParseError),
-    /// Bytes after a message that ends the connection (llhttp: "Data after `Connection: close`").
-    DataAfterClose,
-}
-
-/// What the driver is waiting for.
-enum State {
-    Head,
-    Length(u64),
-    Chunked(ChunkedDecoder),
-    /// The last message was not keep-alive: nothing may follow.
-    Closed,
-    Failed(Failure),
-}
-
-/// A connection's worth of parsing: owns the parser, borrows nothing between calls.
-struct Driver {
-    parser: RequestParser,
-    state: State,
-    /// Offset of the first byte not yet used.
-    pos: usize,
-    /// The message whose body is being read, and whether the connection stays open after it.
-    current: Option<(Message, bool)>,
-    done: Vec<Message>,
-}
-
-impl Driver {
-    fn new() -> Driver {
-        Driver {
-            parser: RequestParser::new(),
-            state: State::Head,
-            pos: 0,
-            current: None,
-            done: Vec::new(),
-        }
-    }
-
-    /// Process every byte received so far; `input` holds at least what the last call had.
-    fn feed(&mut self, input: &[u8]) {
-        loop {
-            let rest = &input[self.pos..];
-            match &mut self.state {
-                State::Failed(_) => return,
-                State::Closed if rest.is_empty() => return,
-                State::Closed => self.state = State::Failed(Failure::DataAfterClose),
-                State::Head => match self.parser.parse(rest) {
-                    Status::Complete(head, n) => {
-                        let msg = Message {
-                            method: head.method().to_string(),
-                            url: head.target().to_string(),
-                            version: match head.version() {
-                                Version::Http10 => "1.0",
-                                Version::Http11 => "1.1",
-                            }
-                            .to_string(),
-                            headers: head.fields().map(|f| pair(f.name, f.value)).collect(),
-                            body: String::new(),
-                            trailers: Vec::new(),
-                        };
-                        let keep_alive = head.keep_alive();
-                        self.state = match head.body() {
-                            BodyKind::None => State::Length(0),
-                            BodyKind::Length(n) => State::Length(n),
-                            BodyKind::Chunked => State::Chunked(ChunkedDecoder::new(MAX_BODY)),
-                        };
-                        self.current = Some((msg, keep_alive));
-                        self.pos += n;
-                    }
-                    Status::Partial => return,
-                    Status::Error(e) => self.state = State::Failed(Failure::Parse(e)),
-                },
-                State::Length(0) => self.finish(),
-                State::Length(_) if rest.is_empty() => return,
-                State::Length(remaining) => {
-                    let n = (*remaining).min(rest.len() as u64) as usize;
-                    *remaining -= n as u64;
-                    self.body().push_str(&String::from_utf8_lossy(&rest[..n]));
-                    self.pos += n;
-                }
-                State::Chunked(decoder) => match decoder.decode(rest) {
-                    Err(e) => self.state = State::Failed(Failure::Parse(e)),
-                    Ok((used, chunk)) => {
-                        self.pos += used;
-                        match chunk {
-                            Chunk::Data(d) => self.body().push_str(&String::from_utf8_lossy(d)),
-                            Chunk::Trailer(name, value) => {
-                                let t = pair(name, value);
-                                self.current.as_mut().unwrap().0.trailers.push(t);
-                            }
-                            Chunk::End => self.finish(),
-                            Chunk::NeedMore if used == 0 => return,
-                            Chunk::NeedMore => {}
-                        }
-                    }
-                },
-            }
-        }
-    }
-
-    fn body(&mut self) -> &mut String {
-        &mut self.current.as_mut().expect("a message is open").0.body
-    }
-
-    fn finish(&mut self) {
-        let (msg, keep_alive) = self.current.take().expect("a message is open");
-        self.done.push(msg);
-        self.state = if keep_alive {
-            State::Head
-        } else {
-            State::Closed
-        };
-    }
-
-    /// The verdict once every byte has been fed.
-    fn verdict(&self, input: &[u8]) -> Verdict {
-        match self.state {
-            State::Failed(_) => Verdict::Reject,
-            State::Closed => Verdict::Accept,
-            State::Head if self.pos == input.len() => Verdict::Accept,
-            _ => Verdict::Incomplete,
-        }
-    }
-}
-
-fn pair(name: &[u8], value: &[u8]) -> (String, String) {
-    (
-        String::from_utf8_lossy(name).into_owned(),
-        String::from_utf8_lossy(value).into_owned(),
-    )
-}
-
 /// The outcome of running bytes through a fresh driver: verdict, completed messages, and the
 /// error if any.
 type Outcome = (Verdict, Vec<Message>, Option<Failure>);
 
+/// Run `input` (first its prefix up to `split`, if given) and judge it as llhttp does.
 fn run(input: &[u8], split: Option<usize>) -> Outcome {
-    let mut d = Driver::new();
-    if let Some(at) = split {
-        d.feed(&input[..at]);
-    }
-    d.feed(input);
-    let failure = match d.state {
-        State::Failed(f) => Some(f),
-        _ => None,
+    let outcome = driver::run(input, split.as_slice(), CONFIG);
+    let verdict = if outcome.error.is_some() {
+        Verdict::Reject
+    } else if outcome.open.is_none() && outcome.used == input.len() {
+        // Between messages, or after the one that closed the connection.
+        Verdict::Accept
+    } else {
+        Verdict::Incomplete
     };
-    (d.verdict(input), d.done, failure)
+    let messages = outcome.messages.iter().map(Message::of).collect();
+    (verdict, messages, outcome.error)
 }
 
 struct Case {

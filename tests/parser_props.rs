@@ -6,154 +6,30 @@
 //! complete a head longer than [`MAX_HEAD`], and never wait for more once a limit is passed.
 
 use cerberus::http::{
-    BodyKind, Chunk, ChunkedDecoder, ParseError, RequestParser, Status, Version, MAX_CHUNK_LINE,
-    MAX_HEAD, MAX_REQUEST_LINE, MAX_TRAILERS,
+    BodyKind, Chunk, ChunkedDecoder, RequestParser, Status, Version, MAX_CHUNK_LINE, MAX_HEAD,
+    MAX_REQUEST_LINE, MAX_TRAILERS,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+#[path = "common/driver.rs"]
+mod driver;
+
+use driver::{Config, Message, Outcome};
+
 /// Largest de-chunked body the driver accepts.
 const MAX_BODY: u64 = 1 << 16;
 
-/// What the parser reports about one request, body included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Message {
-    method: String,
-    target: String,
-    version: Version,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
-    framing: BodyKind,
-    keep_alive: bool,
-    hosts: usize,
-    body: Vec<u8>,
-    trailers: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-enum State {
-    Head,
-    Length(u64),
-    Chunked(ChunkedDecoder),
-}
-
-/// A server's view of one connection. It keeps pipelining whatever `keep_alive` says, so
-/// that every byte gets parsed; the messages record `keep_alive` for the round-trip check.
-struct Driver {
-    parser: RequestParser,
-    state: State,
-    pos: usize,
-    open: Option<Message>,
-    done: Vec<Message>,
-    error: Option<ParseError>,
-}
-
-/// Completed messages, the error if any, and how many bytes were used.
-type Outcome = (Vec<Message>, Option<ParseError>, usize);
-
-impl Driver {
-    fn new() -> Driver {
-        Driver {
-            parser: RequestParser::new(),
-            state: State::Head,
-            pos: 0,
-            open: None,
-            done: Vec::new(),
-            error: None,
-        }
-    }
-
-    /// Use what can be used of `input`, which extends what the previous call saw. Asserts the
-    /// limits on the way.
-    fn feed(&mut self, input: &[u8]) {
-        while self.error.is_none() {
-            let rest = &input[self.pos..];
-            match &mut self.state {
-                State::Head => match self.parser.parse(rest) {
-                    Status::Complete(head, n) => {
-                        assert!(n <= MAX_HEAD && n <= rest.len(), "consumed {n}");
-                        let framing = head.body();
-                        self.open = Some(Message {
-                            method: head.method().to_string(),
-                            target: head.target().to_string(),
-                            version: head.version(),
-                            fields: head
-                                .fields()
-                                .map(|f| (f.name.to_vec(), f.value.to_vec()))
-                                .collect(),
-                            framing,
-                            keep_alive: head.keep_alive(),
-                            hosts: head.host_count(),
-                            body: Vec::new(),
-                            trailers: Vec::new(),
-                        });
-                        self.pos += n;
-                        self.state = match framing {
-                            BodyKind::None => State::Length(0),
-                            BodyKind::Length(n) => State::Length(n),
-                            BodyKind::Chunked => State::Chunked(ChunkedDecoder::new(MAX_BODY)),
-                        };
-                    }
-                    Status::Partial => {
-                        assert!(rest.len() < MAX_HEAD, "Partial with {} bytes", rest.len());
-                        return;
-                    }
-                    Status::Error(e) => self.error = Some(e),
-                },
-                State::Length(0) => self.finish(),
-                State::Length(_) if rest.is_empty() => return,
-                State::Length(remaining) => {
-                    let n = (*remaining).min(rest.len() as u64) as usize;
-                    *remaining -= n as u64;
-                    self.message().body.extend_from_slice(&rest[..n]);
-                    self.pos += n;
-                }
-                State::Chunked(decoder) => match decoder.decode(rest) {
-                    Err(e) => self.error = Some(e),
-                    Ok((used, chunk)) => {
-                        assert!(used <= rest.len());
-                        self.pos += used;
-                        match chunk {
-                            Chunk::Data(d) => self.message().body.extend_from_slice(d),
-                            Chunk::Trailer(n, v) => {
-                                self.message().trailers.push((n.to_vec(), v.to_vec()))
-                            }
-                            Chunk::End => self.finish(),
-                            Chunk::NeedMore if used == 0 => {
-                                let limit = MAX_CHUNK_LINE.max(MAX_TRAILERS);
-                                assert!(rest.len() < limit, "NeedMore with {} bytes", rest.len());
-                                return;
-                            }
-                            Chunk::NeedMore => {}
-                        }
-                    }
-                },
-            }
-        }
-    }
-
-    fn message(&mut self) -> &mut Message {
-        self.open.as_mut().expect("a message is open")
-    }
-
-    fn finish(&mut self) {
-        self.done.push(self.open.take().expect("a message is open"));
-        self.state = State::Head;
-    }
-
-    fn outcome(self) -> Outcome {
-        (self.done, self.error, self.pos)
-    }
-}
+/// A server's view of one connection that keeps pipelining whatever `keep_alive` says, so that
+/// every byte gets parsed; the messages record `keep_alive` for the round-trip check.
+const CONFIG: Config = Config {
+    max_body: MAX_BODY,
+    honour_close: false,
+};
 
 /// Feed `input` in pieces ending at each of `cuts` (any order, any value), then whole.
 fn run(input: &[u8], cuts: &[usize]) -> Outcome {
-    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
-    cuts.sort_unstable();
-    let mut d = Driver::new();
-    for c in cuts {
-        d.feed(&input[..c]);
-    }
-    d.feed(input);
-    d.outcome()
+    driver::run(input, cuts, CONFIG)
 }
 
 /// A generated request: the values the parser must report, and how to write them.
@@ -387,9 +263,15 @@ impl Request {
                     .collect(),
             ),
         };
+        let (path, query) = match self.target.split_once('?') {
+            Some((path, query)) => (path, Some(query.to_string())),
+            None => (self.target.as_str(), None),
+        };
         Message {
             method: self.method.to_string(),
             target: self.target.clone(),
+            path: path.to_string(),
+            query,
             version: self.version,
             fields,
             framing,
@@ -461,7 +343,8 @@ proptest! {
         let bytes = serialize_all(&requests);
         let expected: Vec<Message> = requests.iter().map(Request::expected).collect();
         let whole = run(&bytes, &[]);
-        prop_assert_eq!(&whole, &(expected, None, bytes.len()));
+        let clean = Outcome { messages: expected, open: None, error: None, used: bytes.len() };
+        prop_assert_eq!(&whole, &clean);
         let at = split.index(bytes.len() + 1);
         prop_assert_eq!(&run(&bytes, &[at]), &whole, "split at {}", at);
         let cuts: Vec<usize> = pieces.iter().map(|i| i.index(bytes.len() + 1)).collect();
@@ -593,9 +476,16 @@ fn serializer_writes_what_a_client_would() {
         b"\r\nPOST /a?b HTTP/1.1\r\nHost:\tx \r\nConnection: close\r\n\
           Transfer-Encoding: chunked\t\r\n\r\n05;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n"
     );
-    let (messages, error, used) = run(&bytes, &[]);
-    assert_eq!((error, used), (None, bytes.len()));
+    let Outcome {
+        messages,
+        open,
+        error,
+        used,
+    } = run(&bytes, &[]);
+    assert_eq!((open, error, used), (None, None, bytes.len()));
     assert_eq!(messages, vec![r.expected()]);
     assert!(!messages[0].keep_alive);
     assert_eq!(messages[0].body, b"hello");
+    assert_eq!(messages[0].path, "/a");
+    assert_eq!(messages[0].query.as_deref(), Some("b"));
 }
