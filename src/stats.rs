@@ -149,6 +149,8 @@ pub struct WorkerStats {
     pub json_parsed: Counter,
     /// JSON bodies rejected as invalid.
     pub json_rejected: Counter,
+    /// Pings answered, so the supervisor can tell the worker's loop is turning (watchdog).
+    pub heartbeat: Counter,
 }
 
 impl Default for WorkerStats {
@@ -167,6 +169,7 @@ impl Default for WorkerStats {
             parse_errors: Default::default(),
             json_parsed: Counter::default(),
             json_rejected: Counter::default(),
+            heartbeat: Counter::default(),
         }
     }
 }

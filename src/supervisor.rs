@@ -238,9 +238,13 @@ impl Supervisor {
     fn supervise(&mut self, signals: &Receiver<i32>) -> Result<(), Box<dyn Error>> {
         let watchdog = systemd::watchdog_interval();
         let mut next_ping = Instant::now();
+        // Each worker's heartbeat at the last check, by the address of its counters.
+        let mut beats: Vec<(usize, u64)> = Vec::new();
         loop {
             if watchdog.is_some() && Instant::now() >= next_ping {
-                self.notify("WATCHDOG=1");
+                if self.workers_alive(&mut beats) {
+                    self.notify("WATCHDOG=1");
+                }
                 next_ping = Instant::now() + watchdog.unwrap_or_default();
             }
             let mut wake = next_ping.max(Instant::now() + Duration::from_millis(1));
@@ -278,6 +282,22 @@ impl Supervisor {
                 return self.failure.take().map_or(Ok(()), |f| Err(f.into()));
             }
         }
+    }
+
+    /// Did every worker answer the ping sent at the last check? Then ping them all again.
+    /// A worker stuck in a handler stops answering, the watchdog stops, and systemd restarts
+    /// the service.
+    fn workers_alive(&self, beats: &mut Vec<(usize, u64)>) -> bool {
+        let mut now = Vec::new();
+        for generation in &self.generations {
+            for stats in &generation.stats {
+                now.push((Arc::as_ptr(stats) as usize, stats.heartbeat.get()));
+            }
+            generation.send(|| Command::Ping);
+        }
+        let alive = all_answered(beats, &now);
+        *beats = now;
+        alive
     }
 
     /// SIGTERM/SIGINT: every generation stops accepting and drains.
@@ -405,6 +425,13 @@ fn describe(config: &Config, count: usize) -> String {
     format!("{count} workers ({pinning})")
 }
 
+/// Given each worker's heartbeat at the last check and now (keyed by its counters' address),
+/// has every worker seen at both moved on? Workers first seen now count as alive.
+fn all_answered(before: &[(usize, u64)], now: &[(usize, u64)]) -> bool {
+    now.iter()
+        .all(|&(key, beat)| !before.iter().any(|&(k, b)| k == key && b == beat))
+}
+
 /// Workers to start: the config's number, or one per CPU this process may use (std's count
 /// respects the affinity mask and cgroup CPU quotas).
 fn worker_count(config: &Config) -> usize {
@@ -428,4 +455,18 @@ fn forward_signals() -> std::io::Result<Receiver<i32>> {
             }
         })?;
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_answered;
+
+    #[test]
+    fn the_watchdog_needs_every_known_worker_to_have_answered() {
+        assert!(all_answered(&[], &[(1, 0), (2, 0)]));
+        assert!(all_answered(&[(1, 0), (2, 0)], &[(1, 1), (2, 1)]));
+        assert!(!all_answered(&[(1, 0), (2, 0)], &[(1, 1), (2, 0)]));
+        // A worker of a new generation, not seen before, does not hold the watchdog back.
+        assert!(all_answered(&[(1, 3)], &[(1, 4), (9, 0)]));
+    }
 }

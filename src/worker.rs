@@ -53,6 +53,8 @@ pub enum Command {
     Shutdown,
     /// Serve new requests by this config (listen, workers, backlog and pin are unchanged).
     Reload(Arc<Shared>),
+    /// Show the loop is turning: bump the heartbeat counter.
+    Ping,
 }
 
 /// From a worker to the supervisor.
@@ -469,6 +471,7 @@ impl Worker {
             match command {
                 Command::Shutdown => self.start_drain(),
                 Command::Reload(shared) => self.reload(shared),
+                Command::Ping => self.ctx.stats.heartbeat.inc(),
             }
         }
     }
