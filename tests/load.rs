@@ -128,3 +128,22 @@ fn a_client_that_never_reads_does_not_grow_memory_or_block_others() {
     assert_eq!(late.read_response().normalized(), default_response(""));
     drop(stuck);
 }
+
+#[test]
+fn connections_past_max_connections_wait_in_the_queue_until_one_closes() {
+    let server = Server::start("max_connections = 2");
+    let request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = server.connect();
+    let mut second = server.connect();
+    for c in [&mut first, &mut second] {
+        c.send(request);
+        assert_eq!(c.read_response().status, 200);
+    }
+    // The third connection completes its handshake in the kernel, but the worker does not
+    // take it while two are open: its request waits unanswered.
+    let mut third = server.connect();
+    third.send(request);
+    third.expect_open_for(Duration::from_millis(500));
+    drop(first);
+    assert_eq!(third.read_response().normalized(), default_response(""));
+}
