@@ -2,6 +2,8 @@
 //! promtool accepts the exposition, a real Prometheus scrapes it, `/healthz` and `/readyz`
 //! answer, `--metrics-listen off` listens nowhere, and the example deploy files are valid.
 
+#[path = "common/launch.rs"]
+mod launch;
 #[path = "common/metrics_helpers.rs"]
 mod metrics_helpers;
 #[path = "common/metrics_tools.rs"]

@@ -7,16 +7,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::launch::Launched;
 use common::{roundtrip, TempDir, BIN};
 
 /// Signals are process-wide: run the tests that send them to children one at a time, so a
@@ -25,9 +25,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A cerberus started on a config file the test can rewrite.
 struct Reloadable {
-    child: Child,
+    process: Launched,
     addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
     config: std::path::PathBuf,
     _dir: TempDir,
 }
@@ -45,43 +44,22 @@ impl Reloadable {
         let dir = TempDir::new();
         let path = dir.write("cerberus.toml", config.as_bytes());
         let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.arg("--config").arg(&path);
         for (k, v) in env {
             cmd.env(k, v);
         }
         setup(&mut cmd);
-        let mut child = cmd.spawn().expect("start cerberus");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("piped");
-        let log = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("cerberus: listening on ") {
-                    let _ = tx.send(
-                        rest.split(' ')
-                            .next()
-                            .and_then(|a| a.parse::<SocketAddr>().ok()),
-                    );
-                }
-                log.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(15)) {
-            Ok(Some(addr)) => addr,
-            _ => panic!(
-                "cerberus did not start; stderr:\n{}",
-                stderr.lock().unwrap()
-            ),
+        let process = Launched::spawn(&mut cmd);
+        let ready = |line: &str| {
+            let rest = line.strip_prefix("cerberus: listening on ")?;
+            rest.split(' ').next()?.parse::<SocketAddr>().ok()
+        };
+        let Some(addr) = process.wait_for(Duration::from_secs(15), ready) else {
+            panic!("cerberus did not start; stderr:\n{}", process.stderr());
         };
         Reloadable {
-            child,
+            process,
             addr,
-            stderr,
             config: path,
             _dir: dir,
         }
@@ -89,7 +67,7 @@ impl Reloadable {
 
     fn signal(&self, signal: i32) {
         // SAFETY: kill(2) takes plain integers; the pid is our unreaped child.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        let rc = unsafe { libc::kill(self.process.child.id() as libc::pid_t, signal) };
         assert_eq!(rc, 0);
     }
 
@@ -99,7 +77,7 @@ impl Reloadable {
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.stderr()
     }
 
     /// Wait until stderr contains `needle` `count` times (bounded).
@@ -118,19 +96,12 @@ impl Reloadable {
     fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         None
-    }
-}
-
-impl Drop for Reloadable {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -472,12 +443,7 @@ fn socket_activation_serves_the_passed_listener() {
     let server = Reloadable::start_with(&text, &[], |cmd| {
         let config = cmd.get_args().nth(1).unwrap().to_owned();
         *cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(&script)
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.arg("-c").arg(&script).arg(config);
         // SAFETY: dup2 and fcntl are async-signal-safe and only touch file descriptors; `fd` stays open
         // in the parent until the child has exec'd.
         unsafe {
@@ -526,9 +492,6 @@ fn socket_activation_with_several_sockets_serves_every_one() {
         let config = cmd.get_args().nth(1).unwrap().to_owned();
         *cmd = Command::new("sh");
         cmd.arg("-c").arg(&script).arg(config);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
         // SAFETY: only dup2 and fcntl, which are async-signal-safe, on descriptors that stay
         // open in the parent until the child has exec'd.
         unsafe {

@@ -1,7 +1,7 @@
 //! Helpers for `tests/metrics.rs`: start the real binary with its metrics listener, talk HTTP
 //! to both ports, parse the Prometheus text exposition, and run promtool and Prometheus.
 //!
-//! - [`Cerberus`] starts the binary (`--workers 2`, both listeners on `127.0.0.1:0`, pinning
+//! - [`Cerberus`] starts the binary (through `launch.rs`) (`--workers 2`, both listeners on `127.0.0.1:0`, pinning
 //!   off), waits (bounded) for the start-up line, parses both addresses from it, and kills the
 //!   process when dropped.
 //! - [`KeepAlive`] sends requests on one connection and reads each response by its framing.
@@ -15,13 +15,14 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::launch::Launched;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cerberus");
@@ -62,13 +63,12 @@ impl Drop for TempDir {
 
 /// A running `cerberus`. Killed and reaped when dropped.
 pub struct Cerberus {
-    child: Child,
+    /// The process and its stderr.
+    process: Launched,
     /// The request listener, from the start-up line.
     pub listen: SocketAddr,
     /// The metrics listener, from the start-up line; `None` when it said `metrics off`.
     pub metrics: Option<SocketAddr>,
-    /// Everything the server wrote to stderr so far.
-    stderr: Arc<Mutex<String>>,
     /// Holds the config file.
     _dir: TempDir,
 }
@@ -80,45 +80,22 @@ impl Cerberus {
         // Pinning only slows a shared 2-core machine down; no test here needs it.
         let config = dir.path().join("cerberus.toml");
         std::fs::write(&config, "pin = false\n").expect("write config");
-        let mut child = Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--workers", "2"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--listen", "127.0.0.1:0", "--workers", "2"])
             .args(["--metrics-listen", metrics_listen])
             .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cerberus");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr is piped");
-        let log = stderr.clone();
-        // Drain stderr for the server's whole life, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addrs) = parse_start_line(&line) {
-                    let _ = ready_tx.send(addrs);
-                }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let Ok((listen, metrics)) = ready_rx.recv_timeout(READY_TIMEOUT) else {
-            let _ = child.kill();
-            let _ = child.wait();
+            .arg(&config);
+        let process = Launched::spawn(&mut cmd);
+        let Some((listen, metrics)) = process.wait_for(READY_TIMEOUT, parse_start_line) else {
             panic!(
                 "no start-up line within {READY_TIMEOUT:?}; stderr:\n{}",
-                stderr.lock().unwrap()
+                process.stderr()
             );
         };
         Cerberus {
-            child,
+            process,
             listen,
             metrics,
-            stderr,
             _dir: dir,
         }
     }
@@ -130,19 +107,12 @@ impl Cerberus {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.child.id()
     }
 
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Cerberus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stderr()
     }
 }
 

@@ -13,14 +13,16 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub mod launch;
+
+use launch::Launched;
 
 /// The path of the binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cerberus");
@@ -145,41 +147,19 @@ impl Builder {
             .arg("off")
             .arg("--config")
             .arg(&config)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start cerberus");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr is piped");
-        let log = stderr.clone();
-        // Keep draining stderr for the server's whole life, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = parse_ready_line(&line) {
-                    let _ = ready_tx.send(addr);
-                }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let mut server = Server {
-            child,
-            bound: None,
-            stderr,
-            _dir: self.dir,
-        };
-        match ready_rx.recv_timeout(READY_TIMEOUT) {
-            Ok(addr) => server.bound = Some(addr),
-            Err(_) => panic!(
+            .args(&self.args);
+        let process = Launched::spawn(&mut cmd);
+        let Some(bound) = process.wait_for(READY_TIMEOUT, parse_ready_line) else {
+            panic!(
                 "cerberus did not become ready within {READY_TIMEOUT:?}; stderr:\n{}",
-                server.stderr()
-            ),
+                process.stderr()
+            );
+        };
+        Server {
+            process,
+            bound,
+            _dir: self.dir,
         }
-        server
     }
 }
 
@@ -191,11 +171,10 @@ fn parse_ready_line(line: &str) -> Option<SocketAddr> {
 
 /// A running `cerberus` process. Killed (SIGKILL) and reaped when dropped.
 pub struct Server {
-    child: Child,
+    /// The process and its stderr.
+    process: Launched,
     /// The address from the ready line.
-    bound: Option<SocketAddr>,
-    /// Everything the server wrote to stderr so far.
-    stderr: Arc<Mutex<String>>,
+    bound: SocketAddr,
     /// Holds the config file (and any body files) until the server is gone.
     _dir: TempDir,
 }
@@ -221,7 +200,7 @@ impl Server {
 
     /// The address the server said it listens on.
     pub fn bound(&self) -> SocketAddr {
-        self.bound.expect("server is listening")
+        self.bound
     }
 
     /// An address to connect to: the bound one, with a wildcard IP replaced by loopback.
@@ -244,12 +223,12 @@ impl Server {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.child.id()
     }
 
     /// Send a signal to the server (e.g. `libc::SIGTERM`).
     pub fn signal(&self, signal: i32) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        let pid = libc::pid_t::try_from(self.process.child.id()).expect("pid fits pid_t");
         // SAFETY: kill(2) takes plain integers and touches no memory of ours; `pid` is our own
         // child, which is not reaped until `wait_exit` or drop, so it cannot be a reused pid.
         let rc = unsafe { libc::kill(pid, signal) };
@@ -265,7 +244,7 @@ impl Server {
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.process.child.try_wait().expect("try_wait") {
                 return Some(status);
             }
             if Instant::now() >= deadline {
@@ -277,7 +256,7 @@ impl Server {
 
     /// Everything the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.stderr()
     }
 
     /// Resident set size in KiB (`VmRSS` of `/proc/PID/status`).
@@ -322,13 +301,6 @@ impl Server {
                     .count()
             })
             .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
