@@ -23,6 +23,11 @@ pub struct Config {
     pub pin: bool,
     /// Listen backlog per worker. The kernel caps it at `net.core.somaxconn`.
     pub backlog: u32,
+    /// Let the kernel hand over a connection only once its first bytes have arrived
+    /// (TCP_DEFER_ACCEPT), so its first request is answered without waiting on epoll. A client
+    /// that connects and stays silent is accepted after about a second, and the header timeout
+    /// runs from then.
+    pub defer_accept: bool,
     /// Open connections per worker; beyond it, new connections wait in the accept queue.
     pub max_connections: usize,
     /// Where the metrics thread serves `/metrics`, `/healthz` and `/readyz`; `"off"` disables it.
@@ -62,6 +67,7 @@ impl Default for Config {
             workers: 0,
             pin: true,
             backlog: 4096,
+            defer_accept: true,
             max_connections: 16384,
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 8010))),
             json: JsonMode::Validate,

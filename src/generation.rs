@@ -82,6 +82,19 @@ impl Listeners {
         Ok(())
     }
 
+    /// Turn TCP_DEFER_ACCEPT on (1 s of silence at most) or off on every socket.
+    pub fn set_defer_accept(&self, on: bool) -> io::Result<()> {
+        for socket in &self.sockets {
+            crate::sys::set_defer_accept(socket, u32::from(on)).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot set TCP_DEFER_ACCEPT on {}: {e}", self.addr),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Handles on the sockets for `workers` workers: socket `i` goes to worker `i % workers`;
     /// with fewer sockets than workers, every worker shares all of them.
     pub fn split(&self, workers: usize) -> io::Result<Vec<Vec<TcpListener>>> {

@@ -19,8 +19,9 @@
 //! - [`metrics`]: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
 //!   [`stats`] at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
 //! - [`systemd`]: readiness notifications, the watchdog, and socket activation.
-//! - [`sys`]: `unsafe` system calls (inherited file descriptors, CLOCK_MONOTONIC). The only other
-//!   `unsafe` code is the parser's SSE2 scanning in `http::scan`.
+//! - [`sys`]: `unsafe` system calls (inherited file descriptors, CLOCK_MONOTONIC,
+//!   TCP_DEFER_ACCEPT). The only other `unsafe` code is the parser's SSE2 scanning in
+//!   `http::scan`.
 
 //!
 //! # Parsing a request

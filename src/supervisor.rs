@@ -134,6 +134,7 @@ impl Server {
         } else {
             Listeners::inherited(inherited)?
         };
+        listeners.set_defer_accept(self.config.defer_accept)?;
         let observed = Arc::new(Observed::new());
         // Before the workers, so a taken metrics address stops start-up before any request
         // is served, and so the counters are scrapeable from the first connection.
@@ -367,6 +368,9 @@ impl Supervisor {
         let router = build_router(&config, &self.extra)?;
         let old = &self.shared.config;
         let count = worker_count(&config);
+        if config.defer_accept != old.defer_accept {
+            self.listeners.set_defer_accept(config.defer_accept)?;
+        }
         let structural = config.listen != old.listen
             || count != self.current().workers.len()
             || config.backlog != old.backlog
@@ -380,8 +384,10 @@ impl Supervisor {
         let new_config = &shared.config;
         if new_config.listen != old.listen && !self.listeners.is_inherited() {
             self.listeners = Listeners::bind(new_config.listen, count, new_config.backlog)?;
+            self.listeners.set_defer_accept(new_config.defer_accept)?;
         } else {
             self.listeners.ensure(count, new_config.backlog)?;
+            self.listeners.set_defer_accept(new_config.defer_accept)?;
             if new_config.backlog != old.backlog {
                 self.listeners.set_backlog(new_config.backlog)?;
             }

@@ -1,8 +1,9 @@
-//! The only place with `unsafe`: taking ownership of file descriptors systemd passed us, and
-//! reading CLOCK_MONOTONIC (std's `Instant` uses it but does not expose its value).
+//! The only place with `unsafe`: taking ownership of file descriptors systemd passed us,
+//! reading CLOCK_MONOTONIC (std's `Instant` uses it but does not expose its value), and the
+//! one socket option socket2 does not cover (TCP_DEFER_ACCEPT).
 
 use std::net::TcpListener;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 /// Take ownership of a listening socket inherited at `fd`.
 ///
@@ -46,4 +47,26 @@ pub fn monotonic() -> std::time::Duration {
         return std::time::Duration::ZERO;
     }
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Set TCP_DEFER_ACCEPT on a listening socket: accept a connection once data arrives, or
+/// after `secs` seconds of silence (the kernel rounds up to a SYN-ACK retransmission); 0 turns
+/// it off.
+pub fn set_defer_accept(listener: &TcpListener, secs: u32) -> std::io::Result<()> {
+    let value = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the fd is a socket owned by `listener` and open for this call; `value` is a
+    // c_int that lives across the call, and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

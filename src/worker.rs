@@ -315,30 +315,48 @@ impl Worker {
         self.accept_more = true;
     }
 
-    fn add(&mut self, mut stream: mio::net::TcpStream) {
+    fn add(&mut self, stream: mio::net::TcpStream) {
         // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        // Edge-triggered read interest; write interest is added only if a write falls short
-        // (`want_writable`). No epoll_ctl per request. (Reading before registering saves the
-        // epoll_ctl only when the request is already here; on loopback it often is not yet,
-        // and the failed read costs more than it saves.)
-        let interest = Interest::READABLE;
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let conn = entry.insert(Conn::new(stream, self.next_gen));
+        self.ctx.stats.accepted.inc();
+        self.ctx.stats.open.add(1);
+        if self.ctx.shared.config.defer_accept {
+            // The kernel handed this connection over because its first bytes are here: answer
+            // them before registering, so a `Connection: close` exchange is accept, read,
+            // write, close, with no epoll call at all. (Without TCP_DEFER_ACCEPT the request
+            // is often not here yet, and the failed read costs more than it saves.)
+            let next = conn.on_readable(&mut self.rbuf, false, &mut self.parser, &mut self.ctx);
+            self.ctx.wbuf.clear();
+            if let Next::Close(reason) = next {
+                self.close(key, reason);
+                return;
+            }
+        }
+        // Edge-triggered read interest; write interest only if a write fell short (a new
+        // socket is writable at once, so asking for it would cost an extra event). Adding a
+        // socket that already holds data reports it at once, so nothing read-first missed is lost.
+        let conn = &mut self.conns[key];
+        let interest = if conn.has_unsent_output() {
+            conn.write_interest = true;
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         if self
             .poll
             .registry()
-            .register(&mut stream, Token(key), interest)
+            .register(&mut conn.stream, Token(key), interest)
             .is_err()
         {
+            self.close(key, CloseReason::Error);
             return;
         }
-        self.next_gen = self.next_gen.wrapping_add(1);
-        let conn = entry.insert(Conn::new(stream, self.next_gen));
-        // No timer yet: make `arm` start one (the header timeout, from accept).
-        conn.waiting = Waiting::Linger;
-        self.arm(key);
-        self.ctx.stats.accepted.inc();
-        self.ctx.stats.open.add(1);
+        // No timer yet: start one (the header timeout runs from accept).
+        let (waiting, _) = conn.waiting_for();
+        self.start_timer(key, waiting);
     }
 
     fn conn_event(&mut self, key: usize, event: &mio::event::Event) {
@@ -404,6 +422,12 @@ impl Worker {
         if !restart && waiting == conn.waiting {
             return;
         }
+        self.start_timer(key, waiting);
+    }
+
+    /// Set the connection's deadline for `waiting`, from now.
+    fn start_timer(&mut self, key: usize, waiting: Waiting) {
+        let conn = &mut self.conns[key];
         let config = &self.ctx.shared.config;
         let timeout = match waiting {
             // A connection that never sent a byte has nothing in flight: drain it like an idle one.
@@ -433,9 +457,10 @@ impl Worker {
         // epoll_ctl is needed.
         drop(self.conns.remove(key));
         self.ctx.stats.closed(reason);
-        // A free slot: connections waiting in the accept queue can come in now.
+        // A free slot: connections waiting in the accept queue can come in on the next turn
+        // (not from here: `add` may close, and would recurse).
         if self.conns.len() + 1 == self.ctx.shared.config.max_connections {
-            self.accept();
+            self.accept_more = true;
         }
     }
 

@@ -37,7 +37,9 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 
 #[test]
 fn sigterm_closes_idle_keep_alive_connections_and_stops_listening() {
-    let mut server = Server::start(ECHO);
+    // Without TCP_DEFER_ACCEPT, so that the connection that never speaks is accepted (with
+    // it, the kernel holds such a connection for about a second before handing it over).
+    let mut server = Server::start(&format!("defer_accept = false\n{ECHO}"));
     let addr = server.addr();
     let mut idle = server.connect();
     idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -191,7 +193,14 @@ fn out_of_file_descriptors_pauses_accepting_without_spinning() {
     }
     let server = Server::builder("").nofile(40).start();
     // More connections than the server has descriptors: the rest wait in the accept queue.
-    let mut clients: Vec<Client> = (0..60).map(|_| server.connect()).collect();
+    // Each sends the start of a request, so that TCP_DEFER_ACCEPT hands it over at once.
+    let mut clients: Vec<Client> = (0..60)
+        .map(|_| {
+            let mut c = server.connect();
+            c.send("GET / HTTP/1.1\r\n");
+            c
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     // Every descriptor the limit allows is in use, and the server said why it stopped accepting.
     assert_eq!(server.open_fds_below(40), 40);
@@ -209,7 +218,7 @@ fn out_of_file_descriptors_pauses_accepting_without_spinning() {
     let mut probe = clients.pop().unwrap();
     drop(clients);
     // Once descriptors are free, queued and new connections are served.
-    probe.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    probe.send("Host: x\r\n\r\n");
     assert_eq!(probe.read_response().normalized(), default_response(""));
     let mut fresh = server.connect();
     fresh.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
@@ -322,6 +323,36 @@ fn a_bad_config_is_rejected_and_the_old_one_keeps_serving() {
         "{text}"
     );
     assert!(text.contains("cerberus_last_reload_success 1"), "{text}");
+}
+
+/// How long a connection that never sends a byte waits for its 408.
+fn silent_wait(addr: SocketAddr) -> Duration {
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    assert!(got.starts_with(b"HTTP/1.1 408 "), "{got:?}");
+    start.elapsed()
+}
+
+#[test]
+fn a_reload_turns_defer_accept_on_and_off() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let off = config("a", 1, "header_timeout = \"200ms\"\ndefer_accept = false");
+    let server = Reloadable::start(&off, &[]);
+    // Without it, a silent connection is accepted at once; with it, about 1 s later (the
+    // SYN-ACK retransmission), so its 408 comes that much later.
+    let quick = silent_wait(server.addr);
+    assert!(quick < Duration::from_millis(900), "{quick:?}");
+    server.reload_with(&off.replace("defer_accept = false", "defer_accept = true"));
+    server.wait_log("cerberus: reloaded", 1);
+    let held = silent_wait(server.addr);
+    assert!(held >= Duration::from_millis(1150), "{held:?}");
+    server.reload_with(&off);
+    server.wait_log("cerberus: reloaded", 2);
+    let quick = silent_wait(server.addr);
+    assert!(quick < Duration::from_millis(900), "{quick:?}");
 }
 
 fn metrics_addr(log: &str) -> SocketAddr {

@@ -28,13 +28,50 @@ fn partial_head_gets_408_then_close_at_header_timeout() {
 
 #[test]
 fn silent_connection_gets_408_at_header_timeout() {
-    let server = Server::start("header_timeout = \"300ms\"");
+    let server = Server::start("header_timeout = \"300ms\"\ndefer_accept = false");
     let mut c = server.connect();
     let start = Instant::now();
     let got = normalize_date(&c.read_to_eof());
     let elapsed = start.elapsed();
     assert_eq!(got, error_response(408, "Request Timeout"));
     assert!(elapsed < Duration::from_millis(300) + SLACK, "{elapsed:?}");
+}
+
+#[test]
+fn with_defer_accept_a_silent_connection_is_taken_after_a_second_then_timed_out() {
+    // TCP_DEFER_ACCEPT (the default): the kernel holds a connection that has sent nothing
+    // until it retransmits its SYN-ACK, about 1 s later; the header timeout runs from then.
+    let server = Server::start("header_timeout = \"300ms\"");
+    let mut c = server.connect();
+    let start = Instant::now();
+    let got = normalize_date(&c.read_to_eof());
+    let elapsed = start.elapsed();
+    assert_eq!(got, error_response(408, "Request Timeout"));
+    assert!(
+        elapsed >= Duration::from_millis(1250) && elapsed < Duration::from_millis(1300) + SLACK,
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn with_defer_accept_a_request_is_answered_at_once() {
+    let server = Server::start("");
+    for close in [false, true] {
+        let mut c = server.connect();
+        let start = Instant::now();
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        c.send(format!("GET / HTTP/1.1\r\nHost: x\r\n{connection}\r\n"));
+        let res = c.read_response();
+        assert!(
+            start.elapsed() < SLACK,
+            "answered after {:?}",
+            start.elapsed()
+        );
+        assert_eq!(res.status, 200, "{res:?}");
+        if close {
+            c.expect_eof_within(SLACK);
+        }
+    }
 }
 
 #[test]
