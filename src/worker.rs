@@ -7,7 +7,7 @@
 use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpListener;
@@ -244,7 +244,7 @@ impl Worker {
                 return Err(e);
             }
             self.ctx.now = Instant::now();
-            self.ctx.date.update(SystemTime::now());
+            self.ctx.date.tick(self.ctx.now);
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.commands(),
@@ -270,7 +270,9 @@ impl Worker {
         if self.accept_more {
             return Some(Duration::ZERO);
         }
-        let now = Instant::now();
+        // The turn's start, not a fresh clock read: a timer then fires late by at most the
+        // time this turn took, well inside the wheel's 10 ms tick.
+        let now = self.ctx.now;
         let timer = self.wheel.next_timeout(now);
         let accept = self
             .accept_paused_until

@@ -3,7 +3,7 @@
 //! Each worker owns one [`DateCache`] (no sharing, no `unsafe`), the way hyper caches it per
 //! thread: rendering an IMF-fixdate costs far more than copying 29 bytes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub const DATE_LEN: usize = 29;
@@ -14,6 +14,8 @@ pub struct DateCache {
     /// The whole second `rendered` stands for.
     second: u64,
     rendered: [u8; DATE_LEN],
+    /// The monotonic time at which the wall clock reaches the next second (as of the last look).
+    next_second: Option<Instant>,
 }
 
 impl Default for DateCache {
@@ -28,9 +30,24 @@ impl DateCache {
         let mut cache = DateCache {
             second: u64::MAX,
             rendered: [b' '; DATE_LEN],
+            next_second: None,
         };
         cache.update(SystemTime::now());
         cache
+    }
+
+    /// Called with the loop's monotonic time on every turn: reads the wall clock only once the
+    /// second it last saw is over, so a busy loop pays one clock read per turn, not two.
+    pub fn tick(&mut self, now: Instant) {
+        if self.next_second.is_some_and(|next| now < next) {
+            return;
+        }
+        let wall = SystemTime::now();
+        self.update(wall);
+        let into = wall.duration_since(UNIX_EPOCH).map_or(Duration::ZERO, |d| {
+            Duration::from_nanos(u64::from(d.subsec_nanos()))
+        });
+        self.next_second = Some(now + (Duration::from_secs(1) - into));
     }
 
     /// Re-render if `now` is in a different second than the cached value.
@@ -59,7 +76,6 @@ impl DateCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn renders_imf_fixdate_and_changes_each_second() {
@@ -71,5 +87,24 @@ mod tests {
         assert_eq!(cache.get(), b"Sun, 06 Nov 1994 08:49:37 GMT");
         cache.update(t + Duration::from_secs(1));
         assert_eq!(cache.get(), b"Sun, 06 Nov 1994 08:49:38 GMT");
+    }
+
+    #[test]
+    fn tick_reads_the_wall_clock_only_once_the_second_is_over() {
+        let mut cache = DateCache::new();
+        let t0 = Instant::now();
+        cache.tick(t0);
+        let next = cache.next_second.expect("set by tick");
+        assert!(next > t0 && next <= t0 + Duration::from_secs(1));
+        // A deliberately wrong date stays until the boundary: no clock read before it.
+        cache.rendered = [b'x'; DATE_LEN];
+        cache.tick(t0 + (next - t0) / 2);
+        assert_eq!(cache.get(), &[b'x'; DATE_LEN]);
+        assert_eq!(cache.next_second, Some(next));
+        // At the boundary it looks again and schedules the next one.
+        cache.second = 0;
+        cache.tick(next);
+        assert_ne!(cache.get(), &[b'x'; DATE_LEN]);
+        assert!(cache.next_second.unwrap() > next);
     }
 }
