@@ -154,3 +154,22 @@ fn connections_past_max_connections_wait_in_the_queue_until_one_closes() {
     drop(first);
     assert_eq!(third.read_response().normalized(), default_response(""));
 }
+
+#[test]
+fn a_limit_of_one_connection_serves_a_queue_of_one_shot_clients_in_turn() {
+    // Each client is accepted, answered and closed before the socket ever enters epoll
+    // (TCP_DEFER_ACCEPT), so every close frees the only slot from inside an accept batch.
+    let server = Server::start("max_connections = 1");
+    let mut clients: Vec<Client> = (0..500)
+        .map(|_| {
+            let mut c = server.connect();
+            c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            c
+        })
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let res = c.read_response();
+        assert_eq!(res.status, 200, "client {i}: {res:?}");
+        c.expect_eof_within(Duration::from_secs(5));
+    }
+}
