@@ -38,10 +38,9 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {
     let shared = &ctx.shared;
     let req = Request { head, body };
     if shared.config.json == JsonMode::Validate && req.is_json() {
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        if let Err(e) = check_json(body) {
             ctx.stats.json_rejected.inc();
-            let doc =
-                serde_json::json!({"error": e.to_string(), "line": e.line(), "column": e.column()});
+            let doc = serde_json::json!({"error": e.message, "line": e.line, "column": e.column});
             let text = doc.to_string();
             let mut res =
                 Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
@@ -76,4 +75,91 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {
     };
     ctx.stats.request(method, status);
     keep
+}
+
+/// Why a JSON body was rejected, and where (1-based, as serde_json counts).
+#[derive(Debug, PartialEq)]
+struct JsonError {
+    message: String,
+    line: usize,
+    column: usize,
+}
+
+/// Validate a JSON body with serde_json. Its fastest path (`IgnoredAny`) skips over strings
+/// without checking that they are UTF-8, and JSON text must be, so the bytes are checked first.
+fn check_json(body: &[u8]) -> Result<(), JsonError> {
+    let from_serde = |e: serde_json::Error| JsonError {
+        message: e.to_string(),
+        line: e.line(),
+        column: e.column(),
+    };
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map(drop)
+            .map_err(from_serde),
+        Err(bad) => {
+            // Parsing into a `Value` does check strings, and reports the first problem
+            // (a syntax error may come before the bad byte).
+            if let Err(e) = serde_json::from_slice::<serde_json::Value>(body) {
+                return Err(from_serde(e));
+            }
+            // Unreachable by the JSON grammar (a non-ASCII byte outside a string is a syntax
+            // error), but a rejection must never depend on that.
+            let (line, column) = line_column(body, bad.valid_up_to());
+            Err(JsonError {
+                message: format!("invalid UTF-8 at line {line} column {column}"),
+                line,
+                column,
+            })
+        }
+    }
+}
+
+/// The 1-based line and column of `bytes[offset]`, counting bytes as serde_json does.
+fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    (line, offset - line_start + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_column_counts_from_one() {
+        let text = b"ab\ncd\n\nx";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 1), (1, 2));
+        assert_eq!(line_column(text, 3), (2, 1));
+        assert_eq!(line_column(text, 4), (2, 2));
+        assert_eq!(line_column(text, 7), (4, 1));
+    }
+
+    #[test]
+    fn json_must_be_utf8_even_inside_strings() {
+        assert_eq!(check_json(br#"{"a": ["b", 1.5, null]}"#), Ok(()));
+        assert_eq!(
+            check_json("{\"caf\u{e9}\": \"\u{1F600}\"}".as_bytes()),
+            Ok(())
+        );
+        for bad in [
+            &b"{\"a\": \"\xff\"}"[..],
+            b"{\"\xc3\": 1}",
+            b"[\"\xed\xa0\x80\"]",
+        ] {
+            let e = check_json(bad).unwrap_err();
+            assert_eq!(
+                (e.line, e.column),
+                (1, bad.iter().position(|&b| b >= 0x80).unwrap() + 1)
+            );
+            assert!(e.message.contains("invalid unicode code point"), "{e:?}");
+        }
+        let e = check_json(b"{\n  \"a\": \xff}").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 8), "{e:?}");
+    }
 }

@@ -258,6 +258,34 @@ fn invalid_json_is_400_with_its_position() {
 }
 
 #[test]
+fn json_with_invalid_utf8_in_a_string_is_400() {
+    let server = Server::start(ROUTES);
+    let body: &[u8] = b"{\"name\": \"caf\xe9\"}";
+    let mut request = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let res = roundtrip(server.addr(), &request);
+    assert_eq!(res.status, 400, "{res:?}");
+    let doc: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(
+        (&doc["line"], &doc["column"]),
+        (&json!(1), &json!(14)),
+        "{doc}"
+    );
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid unicode code point"),
+        "{doc}"
+    );
+}
+
+#[test]
 fn static_route_serves_status_headers_and_body_file() {
     let server = Server::builder(
         r#"
