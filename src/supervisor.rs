@@ -368,15 +368,16 @@ impl Supervisor {
         let router = build_router(&config, &self.extra)?;
         let old = &self.shared.config;
         let count = worker_count(&config);
-        if config.defer_accept != old.defer_accept {
-            self.listeners.set_defer_accept(config.defer_accept)?;
-        }
         let structural = config.listen != old.listen
             || count != self.current().workers.len()
             || config.backlog != old.backlog
             || config.pin != old.pin;
         let shared = Arc::new(Shared { config, router });
         if !structural {
+            if shared.config.defer_accept != old.defer_accept {
+                self.listeners
+                    .set_defer_accept(shared.config.defer_accept)?;
+            }
             self.shared = shared.clone();
             self.current().send(|| Command::Reload(shared.clone()));
             return Ok("routes, responses, limits and timeouts".to_owned());
@@ -384,14 +385,14 @@ impl Supervisor {
         let new_config = &shared.config;
         if new_config.listen != old.listen && !self.listeners.is_inherited() {
             self.listeners = Listeners::bind(new_config.listen, count, new_config.backlog)?;
-            self.listeners.set_defer_accept(new_config.defer_accept)?;
         } else {
             self.listeners.ensure(count, new_config.backlog)?;
-            self.listeners.set_defer_accept(new_config.defer_accept)?;
             if new_config.backlog != old.backlog {
                 self.listeners.set_backlog(new_config.backlog)?;
             }
         }
+        // Every socket, including any just bound.
+        self.listeners.set_defer_accept(new_config.defer_accept)?;
         let previous = std::mem::replace(&mut self.shared, shared);
         match self.start_generation(count) {
             Ok(generation) => {
