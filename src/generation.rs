@@ -82,17 +82,19 @@ impl Listeners {
         Ok(())
     }
 
-    /// Turn TCP_DEFER_ACCEPT on (1 s of silence at most) or off on every socket.
-    pub fn set_defer_accept(&self, on: bool) -> io::Result<()> {
+    /// Turn TCP_DEFER_ACCEPT on (1 s of silence at most) or off on every socket. Where the
+    /// kernel refuses, say so and go on: it is an optimisation, and without it connections are
+    /// accepted at the handshake (a worker's first read may then find nothing yet).
+    pub fn set_defer_accept(&self, on: bool) {
         for socket in &self.sockets {
-            crate::sys::set_defer_accept(socket, u32::from(on)).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot set TCP_DEFER_ACCEPT on {}: {e}", self.addr),
-                )
-            })?;
+            if let Err(e) = crate::sys::set_defer_accept(socket, u32::from(on)) {
+                eprintln!(
+                    "cerberus: cannot set TCP_DEFER_ACCEPT on {}: {e}; going on without it",
+                    self.addr
+                );
+                return;
+            }
         }
-        Ok(())
     }
 
     /// Handles on the sockets for `workers` workers: socket `i` goes to worker `i % workers`;

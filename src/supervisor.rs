@@ -134,7 +134,7 @@ impl Server {
         } else {
             Listeners::inherited(inherited)?
         };
-        listeners.set_defer_accept(self.config.defer_accept)?;
+        listeners.set_defer_accept(self.config.defer_accept);
         let observed = Arc::new(Observed::new());
         // Before the workers, so a taken metrics address stops start-up before any request
         // is served, and so the counters are scrapeable from the first connection.
@@ -375,8 +375,7 @@ impl Supervisor {
         let shared = Arc::new(Shared { config, router });
         if !structural {
             if shared.config.defer_accept != old.defer_accept {
-                self.listeners
-                    .set_defer_accept(shared.config.defer_accept)?;
+                self.listeners.set_defer_accept(shared.config.defer_accept);
             }
             self.shared = shared.clone();
             self.current().send(|| Command::Reload(shared.clone()));
@@ -392,7 +391,7 @@ impl Supervisor {
             }
         }
         // Every socket, including any just bound.
-        self.listeners.set_defer_accept(new_config.defer_accept)?;
+        self.listeners.set_defer_accept(new_config.defer_accept);
         let previous = std::mem::replace(&mut self.shared, shared);
         match self.start_generation(count) {
             Ok(generation) => {

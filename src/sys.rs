@@ -70,3 +70,19 @@ pub fn set_defer_accept(listener: &TcpListener, secs: u32) -> std::io::Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defer_accept_is_set_on_tcp_listeners_and_refused_elsewhere() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        set_defer_accept(&listener, 1).unwrap();
+        set_defer_accept(&listener, 0).unwrap();
+        // A datagram socket has no TCP options: the error comes back instead of being lost.
+        let udp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        let not_tcp: TcpListener = udp.into();
+        assert!(set_defer_accept(&not_tcp, 1).is_err());
+    }
+}
