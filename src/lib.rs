@@ -2,27 +2,32 @@
 //!
 //! # Layout
 //!
+//! The public API is what a library user needs: [`config`], [`handler`], [`http`] and
+//! [`Server`]. Everything else is the server's own machinery, private to the crate.
+//!
 //! - [`config`]: the TOML configuration, its defaults and validation, and CLI overrides.
-//! - [`supervisor`]: the main thread. Binds listeners, starts workers, reacts to signals
-//!   (SIGHUP reload, SIGTERM/SIGINT drain) and to worker reports.
-//! - [`generation`]: listeners kept across reloads, and generations of workers.
-//! - [`listener`]: `SO_REUSEPORT` listening sockets built with `socket2`.
-//! - [`worker`]: one pinned thread with its own `mio` loop, connections and buffers.
-//! - [`conn`]: one connection: reading, pipelining, backpressure, timers' targets.
-//! - [`dispatch`]: answering one complete request (checks, JSON, routing, counting).
-//! - [`timer`]: the per-worker timing wheel behind every timeout.
-//! - [`http`]: the wire format. A zero-copy incremental request parser, a chunked-body decoder,
-//!   and the error kinds that map to status codes. Pure code: no I/O, no allocation. Also
-//!   response writing and the per-worker `Date` cache.
+//! - [`http`]: the wire format, pure code with no I/O and no allocation. The parsed head
+//!   (`head`), the zero-copy incremental request parser (`parser`), the field-line grammar
+//!   shared by headers and trailers (`field`), the chunked-body decoder (`chunked`), the error
+//!   kinds and their status codes (`error`); also response writing and the `Date` cache.
 //! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing.
-//! - [`stats`]: the counters each worker writes (single-writer atomics).
-//! - [`metrics`]: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
-//!   [`stats`] at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
-//! - [`systemd`]: readiness notifications, the watchdog, and socket activation.
-//! - [`sys`]: `unsafe` system calls (inherited file descriptors, CLOCK_MONOTONIC,
-//!   TCP_DEFER_ACCEPT). The only other `unsafe` code is the parser's SSE2 scanning in
+//! - `supervisor`: the main thread and [`Server`]. Reacts to signals (SIGHUP reload,
+//!   SIGTERM/SIGINT drain) and to worker reports.
+//!   - `supervisor::listeners`: the `SO_REUSEPORT` sockets, kept across reloads.
+//!   - `supervisor::generation`: a generation of workers, started and drained together.
+//! - `worker`: one pinned thread with its own `mio` loop: accepting, events, timeouts.
+//!   - `worker::ctx`: what its connections share (config and routes, buffers, counters).
+//!   - `worker::conn`: one connection's state machine: reading, pipelining, backpressure.
+//!   - `worker::dispatch`: answering one complete request (checks, JSON, routing, counting).
+//!   - `worker::timer`: the timing wheel and each connection's slot in it.
+//! - `stats`: the counters each worker writes (single-writer atomics), and `Observed`, where
+//!   the supervisor and the metrics thread meet.
+//! - `metrics`: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
+//!   counters at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
+//! - `os`: the operating-system boundary. `os::sys` holds the `unsafe` system calls (inherited
+//!   file descriptors, CLOCK_MONOTONIC, TCP_DEFER_ACCEPT); `os::systemd` the notify protocol,
+//!   the watchdog and socket activation. The only other `unsafe` code is the SSE2 scanning in
 //!   `http::scan`.
-
 //!
 //! # Parsing a request
 //!
@@ -61,19 +66,17 @@
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod macros;
+
 pub mod config;
-pub mod conn;
-pub mod dispatch;
-pub mod generation;
 pub mod handler;
 pub mod http;
-pub mod listener;
-pub mod metrics;
-pub mod stats;
-pub mod supervisor;
-pub mod sys;
-pub mod systemd;
-pub mod timer;
-pub mod worker;
+
+mod metrics;
+mod os;
+mod stats;
+mod supervisor;
+mod worker;
 
 pub use supervisor::Server;

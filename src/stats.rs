@@ -1,4 +1,6 @@
 //! The counters each worker writes: one [`WorkerStats`] per worker, read by the metrics thread.
+//! [`Observed`] is where the supervisor (which writes the list of workers and the
+//! [`ServerStats`]) and the metrics thread (which reads them) meet.
 //!
 //! Every counter has exactly one writer (its worker), so an increment is a relaxed load and a
 //! relaxed store, not a locked read-modify-write, and no counter's cache line is written by two
@@ -6,6 +8,7 @@
 //! workers' counters never share a line (adjacent-line prefetch pairs 64-byte lines).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// A counter written by one thread and read by others.
@@ -78,48 +81,24 @@ pub const DURATION_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// Why a connection was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client closed it, or asked us to (`Connection: close`, HTTP/1.0).
-    Client,
-    /// Idle past `keepalive_timeout`.
-    KeepaliveTimeout,
-    /// The head did not arrive within `header_timeout`.
-    HeaderTimeout,
-    /// The body stalled past `body_timeout`.
-    BodyTimeout,
-    /// The client did not read its responses within `write_timeout`.
-    WriteTimeout,
-    /// A protocol or I/O error.
-    Error,
-    /// The server is draining.
-    Shutdown,
-}
-
-impl CloseReason {
-    /// Every reason, in slot order.
-    pub const ALL: [CloseReason; 7] = [
-        CloseReason::Client,
-        CloseReason::KeepaliveTimeout,
-        CloseReason::HeaderTimeout,
-        CloseReason::BodyTimeout,
-        CloseReason::WriteTimeout,
-        CloseReason::Error,
-        CloseReason::Shutdown,
-    ];
-
-    /// The metric label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Client => "client",
-            CloseReason::KeepaliveTimeout => "keepalive_timeout",
-            CloseReason::HeaderTimeout => "header_timeout",
-            CloseReason::BodyTimeout => "body_timeout",
-            CloseReason::WriteTimeout => "write_timeout",
-            CloseReason::Error => "error",
-            CloseReason::Shutdown => "shutdown",
-        }
+labeled_enum! {
+    /// Why a connection was closed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CloseReason {
+        /// The client closed it, or asked us to (`Connection: close`, HTTP/1.0).
+        Client => "client",
+        /// Idle past `keepalive_timeout`.
+        KeepaliveTimeout => "keepalive_timeout",
+        /// The head did not arrive within `header_timeout`.
+        HeaderTimeout => "header_timeout",
+        /// The body stalled past `body_timeout`.
+        BodyTimeout => "body_timeout",
+        /// The client did not read its responses within `write_timeout`.
+        WriteTimeout => "write_timeout",
+        /// A protocol or I/O error.
+        Error => "error",
+        /// The server is draining.
+        Shutdown => "shutdown",
     }
 }
 
@@ -233,6 +212,7 @@ impl WorkerStats {
     }
 
     /// Total requests over all methods and statuses.
+    #[cfg(test)]
     pub fn requests_total(&self) -> u64 {
         self.requests
             .iter()
@@ -255,6 +235,68 @@ pub struct ServerStats {
     pub workers: AtomicI64,
     /// 1 once every worker listens; 0 before, and again while draining.
     pub ready: AtomicI64,
+}
+
+/// What a running server shares with the metrics thread.
+pub struct Observed {
+    /// Counters of running workers (of every generation still draining).
+    live: RwLock<Vec<Arc<WorkerStats>>>,
+    /// Counters of workers that exited, summed, so totals never go down.
+    retired: WorkerStats,
+    /// Process-wide state.
+    pub server: Arc<ServerStats>,
+}
+
+impl Observed {
+    /// Nothing observed yet.
+    pub fn new() -> Observed {
+        let server = Arc::new(ServerStats::default());
+        // No reload has failed yet: scrapes before the workers are up must not say otherwise.
+        server.last_reload_ok.store(1, Relaxed);
+        Observed {
+            live: RwLock::new(Vec::new()),
+            retired: WorkerStats::default(),
+            server,
+        }
+    }
+
+    /// The counters of the running workers, in start order.
+    pub fn live(&self) -> Vec<Arc<WorkerStats>> {
+        self.live.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Call `f` with every counter set to sum for totals. Retirement cannot happen meanwhile,
+    /// so nothing is counted twice or missed.
+    pub fn with_totals<R>(&self, f: impl FnOnce(&[&WorkerStats]) -> R) -> R {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<&WorkerStats> = Vec::with_capacity(live.len() + 1);
+        all.push(&self.retired);
+        all.extend(live.iter().map(|s| s.as_ref()));
+        f(&all)
+    }
+
+    /// Start observing these workers.
+    pub fn add(&self, stats: &[Arc<WorkerStats>]) {
+        self.live
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(stats.iter().cloned());
+    }
+
+    /// Fold exited workers' counters into `retired` and stop listing them, in one step.
+    pub fn retire(&self, stats: &[Arc<WorkerStats>]) {
+        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        for s in stats {
+            self.retired.absorb(s);
+        }
+        live.retain(|l| !stats.iter().any(|s| Arc::ptr_eq(s, l)));
+    }
+}
+
+impl Default for Observed {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! its buffer and calls again when more bytes arrive. Chunk data is consumed as it comes.
 
 use super::error::ParseError;
-use super::scan::{is_ows, is_token, token_end, value_end};
+use super::field::{field_line, FieldLine};
+use super::scan::{is_ows, is_token, token_end};
 
 /// Longest chunk-size line, extensions included. Extensions are ignored, so this only needs to
 /// fit what real clients send.
@@ -153,39 +154,23 @@ impl ChunkedDecoder {
                 Ok((0, Chunk::NeedMore))
             }
         };
-        match line {
-            [b'\r', b'\n', ..] => {
+        match field_line(line, 0)? {
+            FieldLine::End(end) => {
                 self.state = State::Done;
-                return Ok((2, Chunk::End));
+                Ok((end, Chunk::End))
             }
-            [] | [b'\r'] => return partial(),
-            [b'\r', ..] => return Err(ParseError::BareCr),
-            [b'\n', ..] => return Err(ParseError::BareLf),
-            [b' ' | b'\t', ..] => return Err(ParseError::ObsFold),
-            _ => {}
+            FieldLine::Partial => partial(),
+            FieldLine::Field {
+                name_end,
+                value_start,
+                value_end,
+                next,
+            } => {
+                self.trailer_bytes += next;
+                let value = &line[value_start..value_end];
+                Ok((next, Chunk::Trailer(&line[..name_end], value)))
+            }
         }
-        let n_end = token_end(line, 0);
-        match line.get(n_end) {
-            None => return partial(),
-            Some(b':') if n_end > 0 => {}
-            Some(b' ' | b'\t') if n_end > 0 => return Err(ParseError::WhitespaceBeforeColon),
-            Some(_) => return Err(ParseError::InvalidHeaderName),
-        }
-        let mut v = n_end + 1;
-        while line.get(v).is_some_and(|&c| is_ows(c)) {
-            v += 1;
-        }
-        let v_end = value_end(line, v);
-        match (line.get(v_end), line.get(v_end + 1)) {
-            (None, _) | (Some(b'\r'), None) => return partial(),
-            (Some(b'\r'), Some(b'\n')) => {}
-            (Some(b'\r'), Some(_)) => return Err(ParseError::BareCr),
-            (Some(b'\n'), _) => return Err(ParseError::BareLf),
-            (Some(_), _) => return Err(ParseError::InvalidHeaderValue),
-        }
-        self.trailer_bytes += v_end + 2;
-        let value = super::scan::trim_ows(&line[v..v_end]);
-        Ok((v_end + 2, Chunk::Trailer(&line[..n_end], value)))
     }
 }
 

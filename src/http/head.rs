@@ -1,12 +1,135 @@
-//! A parsed request head: what the parser found, as borrowed slices of the receive buffer.
+//! A parsed request head: what the parser found, as borrowed slices of the receive buffer,
+//! and the types that describe it. The parser fills a [`Parsed`]; a [`Head`] reads it.
 
-use super::parser::{BodyKind, Expect, RequestParser, Version};
+/// Largest head (leading empty lines, request line, fields and the final CRLF); beyond it, 431.
+/// Small enough that every offset fits in a `u16`.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// Most header fields in one head; beyond it, 431. Browsers send 10 to 20.
+pub const MAX_HEADERS: usize = 100;
+
+/// The HTTP version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0
+    Http10,
+    /// HTTP/1.1
+    Http11,
+}
+
+impl Version {
+    /// The version as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// How the request body is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body: neither `Content-Length` nor `Transfer-Encoding`, or `Content-Length: 0`.
+    None,
+    /// Exactly this many bytes follow the head.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`; decode with [`ChunkedDecoder`](super::ChunkedDecoder).
+    Chunked,
+}
+
+/// What the `Expect` header asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No `Expect` header.
+    None,
+    /// `Expect: 100-continue`.
+    Continue,
+    /// Some other expectation, which a server answers with 417.
+    Other,
+}
+
+/// A byte range of the buffer. `u16` is enough because nothing past [`MAX_HEAD`] is parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Span {
+    pub(super) start: u16,
+    pub(super) end: u16,
+}
+
+impl Span {
+    pub(super) fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u16,
+            end: end as u16,
+        }
+    }
+
+    pub(super) fn of(self, buf: &[u8]) -> &[u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
+}
+
+/// What the parser learned about one head: spans of the buffer and what the fields mean for
+/// framing and the connection. The parser fills it line by line; [`Head`] reads it.
+#[derive(Debug, Clone)]
+pub(super) struct Parsed {
+    pub(super) method: Span,
+    pub(super) target: Span,
+    /// Offset of the `?` in the target, if any.
+    pub(super) query: Option<u16>,
+    pub(super) version: Version,
+    /// Name and value spans of each field, in received order; the first `count` are valid.
+    pub(super) fields: [(Span, Span); MAX_HEADERS],
+    pub(super) count: usize,
+    pub(super) content_length: Option<u64>,
+    /// A `Transfer-Encoding` field was seen (the parser has checked it ends in `chunked`).
+    pub(super) transfer_encoding: bool,
+    pub(super) conn_close: bool,
+    pub(super) conn_keep_alive: bool,
+    pub(super) hosts: u8,
+    pub(super) expect: Expect,
+    pub(super) content_type: Option<Span>,
+}
+
+impl Parsed {
+    /// Nothing parsed yet.
+    pub(super) fn new() -> Parsed {
+        Parsed {
+            method: Span::default(),
+            target: Span::default(),
+            query: None,
+            version: Version::Http11,
+            fields: [(Span::default(), Span::default()); MAX_HEADERS],
+            count: 0,
+            content_length: None,
+            transfer_encoding: false,
+            conn_close: false,
+            conn_keep_alive: false,
+            hosts: 0,
+            expect: Expect::None,
+            content_type: None,
+        }
+    }
+
+    /// Forget the last head. The field array is overwritten as fields arrive; only `count`
+    /// needs clearing, and the request line's spans are always set before they are read.
+    pub(super) fn clear(&mut self) {
+        self.query = None;
+        self.count = 0;
+        self.content_length = None;
+        self.transfer_encoding = false;
+        self.conn_close = false;
+        self.conn_keep_alive = false;
+        self.hosts = 0;
+        self.expect = Expect::None;
+        self.content_type = None;
+    }
+}
 
 /// A parsed request head. It borrows the receive buffer; nothing is copied.
 #[derive(Clone, Copy)]
 pub struct Head<'a> {
     buf: &'a [u8],
-    p: &'a RequestParser,
+    p: &'a Parsed,
 }
 
 /// One header field as received. The value has surrounding whitespace removed.
@@ -19,7 +142,7 @@ pub struct Field<'a> {
 }
 
 impl<'a> Head<'a> {
-    pub(super) fn new(buf: &'a [u8], p: &'a RequestParser) -> Head<'a> {
+    pub(super) fn new(buf: &'a [u8], p: &'a Parsed) -> Head<'a> {
         Head { buf, p }
     }
 
@@ -91,7 +214,7 @@ impl<'a> Head<'a> {
 
     /// How the body is framed.
     pub fn body(&self) -> BodyKind {
-        if self.p.codings.present {
+        if self.p.transfer_encoding {
             BodyKind::Chunked
         } else {
             match self.p.content_length {
@@ -106,7 +229,7 @@ impl<'a> Head<'a> {
         let p = self.p;
         match p.version {
             // A 1.0 message with Transfer-Encoding has faulty framing: close after it (§6.1).
-            Version::Http10 => p.conn_keep_alive && !p.conn_close && !p.codings.present,
+            Version::Http10 => p.conn_keep_alive && !p.conn_close && !p.transfer_encoding,
             Version::Http11 => !p.conn_close,
         }
     }

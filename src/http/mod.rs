@@ -2,16 +2,15 @@
 
 mod chunked;
 mod error;
+mod field;
 mod head;
 mod parser;
 mod scan;
 
 pub use chunked::{Chunk, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILERS};
 pub use error::ParseError;
-pub use head::{Field, Head};
-pub use parser::{
-    BodyKind, Expect, RequestParser, Status, Version, MAX_HEAD, MAX_HEADERS, MAX_REQUEST_LINE,
-};
+pub use head::{BodyKind, Expect, Field, Head, Version, MAX_HEAD, MAX_HEADERS};
+pub use parser::{RequestParser, Status, MAX_REQUEST_LINE};
 pub use scan::{is_token, trim_ows};
 
 pub mod date;

@@ -10,58 +10,12 @@
 //! never looked at.
 
 use super::error::ParseError;
-use super::head::Head;
-use super::scan::{is_ows, target_end, token_end, trim_ows, value_end};
+use super::field::{field_line, FieldLine};
+use super::head::{Expect, Head, Parsed, Span, Version, MAX_HEAD, MAX_HEADERS};
+use super::scan::{target_end, token_end, trim_ows};
 
 /// Longest request line we accept, CRLF included; beyond it the answer is 414.
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
-/// Largest head (leading empty lines, request line, fields and the final CRLF); beyond it, 431.
-/// Small enough that every offset fits in a `u16`.
-pub const MAX_HEAD: usize = 16 * 1024;
-/// Most header fields in one head; beyond it, 431. Browsers send 10 to 20.
-pub const MAX_HEADERS: usize = 100;
-
-/// The HTTP version of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    /// HTTP/1.0
-    Http10,
-    /// HTTP/1.1
-    Http11,
-}
-
-impl Version {
-    /// The version as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Version::Http10 => "HTTP/1.0",
-            Version::Http11 => "HTTP/1.1",
-        }
-    }
-}
-
-/// How the request body is framed (RFC 9112 §6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    /// No body: neither `Content-Length` nor `Transfer-Encoding`, or `Content-Length: 0`.
-    None,
-    /// Exactly this many bytes follow the head.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`; decode with [`ChunkedDecoder`](super::ChunkedDecoder).
-    Chunked,
-}
-
-/// What the `Expect` header asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// No `Expect` header.
-    None,
-    /// `Expect: 100-continue`.
-    Continue,
-    /// Some other expectation, which a server answers with 417.
-    Other,
-}
-
 /// The result of one call to [`RequestParser::parse`].
 #[derive(Debug)]
 pub enum Status<'a> {
@@ -71,26 +25,6 @@ pub enum Status<'a> {
     Partial,
     /// The request is invalid; [`ParseError::status`] says how to answer.
     Error(ParseError),
-}
-
-/// A byte range of the buffer. `u16` is enough because nothing past [`MAX_HEAD`] is parsed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Span {
-    pub(super) start: u16,
-    pub(super) end: u16,
-}
-
-impl Span {
-    fn new(start: usize, end: usize) -> Span {
-        Span {
-            start: start as u16,
-            end: end as u16,
-        }
-    }
-
-    pub(super) fn of(self, buf: &[u8]) -> &[u8] {
-        &buf[self.start as usize..self.end as usize]
-    }
 }
 
 /// Where the parser is within a head.
@@ -106,9 +40,7 @@ enum Phase {
 
 /// What the `Transfer-Encoding` fields said so far.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Codings {
-    /// A `Transfer-Encoding` field was seen.
-    pub(super) present: bool,
+struct Codings {
     /// `chunked` was seen (and so must be the last coding).
     chunked: bool,
     /// The last coding seen was `chunked`.
@@ -128,21 +60,10 @@ pub struct RequestParser {
     /// Start of the first line not yet parsed; the next call resumes there.
     pos: usize,
     phase: Phase,
-    pub(super) method: Span,
-    pub(super) target: Span,
-    /// Offset of the `?` in the target, if any.
-    pub(super) query: Option<u16>,
-    pub(super) version: Version,
-    /// Name and value spans of each field, in received order; the first `count` are valid.
-    pub(super) fields: [(Span, Span); MAX_HEADERS],
-    pub(super) count: usize,
-    pub(super) content_length: Option<u64>,
-    pub(super) codings: Codings,
-    pub(super) conn_close: bool,
-    pub(super) conn_keep_alive: bool,
-    pub(super) hosts: u8,
-    pub(super) expect: Expect,
-    pub(super) content_type: Option<Span>,
+    /// What the lines parsed so far said; a complete [`Head`] reads it.
+    parsed: Parsed,
+    /// The `Transfer-Encoding` codings seen so far.
+    codings: Codings,
 }
 
 impl Default for RequestParser {
@@ -157,36 +78,17 @@ impl RequestParser {
         RequestParser {
             pos: 0,
             phase: Phase::RequestLine,
-            method: Span::default(),
-            target: Span::default(),
-            query: None,
-            version: Version::Http11,
-            fields: [(Span::default(), Span::default()); MAX_HEADERS],
-            count: 0,
-            content_length: None,
+            parsed: Parsed::new(),
             codings: Codings::default(),
-            conn_close: false,
-            conn_keep_alive: false,
-            hosts: 0,
-            expect: Expect::None,
-            content_type: None,
         }
     }
 
     /// Forget any partial head; the next call starts a new request.
     pub fn reset(&mut self) {
-        // The field array is overwritten as fields arrive; only `count` needs clearing.
         self.pos = 0;
         self.phase = Phase::RequestLine;
-        self.query = None;
-        self.count = 0;
-        self.content_length = None;
+        self.parsed.clear();
         self.codings = Codings::default();
-        self.conn_close = false;
-        self.conn_keep_alive = false;
-        self.hosts = 0;
-        self.expect = Expect::None;
-        self.content_type = None;
     }
 
     /// Parse the bytes received so far. `buf` must start where the request starts, and hold at
@@ -200,7 +102,7 @@ impl RequestParser {
         match self.advance(b) {
             Ok(Some(consumed)) => {
                 self.phase = Phase::Done;
-                Status::Complete(Head::new(buf, self), consumed)
+                Status::Complete(Head::new(buf, &self.parsed), consumed)
             }
             Ok(None) if buf.len() >= MAX_HEAD => Status::Error(ParseError::HeadTooLarge),
             Ok(None) => Status::Partial,
@@ -260,7 +162,7 @@ impl RequestParser {
             None if too_long(b) => return Err(ParseError::RequestLineTooLong),
             None => return Ok(None),
         };
-        self.method = Span::new(start, m_end);
+        self.parsed.method = Span::new(start, m_end);
 
         let t_start = m_end + 1;
         let t_end = target_end(b, t_start);
@@ -272,7 +174,7 @@ impl RequestParser {
             Some(b'\r' | b'\n') if t_end > t_start => return Err(ParseError::InvalidVersion),
             Some(_) => return Err(ParseError::InvalidTarget),
         }
-        self.target = Span::new(t_start, t_end);
+        self.parsed.target = Span::new(t_start, t_end);
         let t = &b[t_start..t_end];
         // memchr's set-up costs more than a plain loop over a short path.
         let q = if t.len() < 32 {
@@ -280,7 +182,7 @@ impl RequestParser {
         } else {
             memchr::memchr(b'?', t)
         };
-        self.query = q.map(|q| (t_start + q) as u16);
+        self.parsed.query = q.map(|q| (t_start + q) as u16);
 
         let v = t_end + 1;
         let version = match version(&b[v..])? {
@@ -288,7 +190,7 @@ impl RequestParser {
             None if too_long(b) => return Err(ParseError::RequestLineTooLong),
             None => return Ok(None),
         };
-        self.version = version;
+        self.parsed.version = version;
         match (b.get(v + 8), b.get(v + 9)) {
             (Some(b'\r'), Some(b'\n')) => Ok(Some(v + 10)),
             (Some(b'\r'), Some(_)) => Err(ParseError::BareCr),
@@ -322,56 +224,34 @@ impl RequestParser {
     /// Parse one field line at `self.pos`, or the empty line that ends the head.
     fn field_line(&mut self, b: &[u8]) -> Result<Line, ParseError> {
         let start = self.pos;
-        match b.get(start) {
-            None => return Ok(Line::Partial),
-            Some(b'\r') => {
-                return match b.get(start + 1) {
-                    Some(b'\n') => Ok(Line::End(start + 2)),
-                    Some(_) => Err(ParseError::BareCr),
-                    None => Ok(Line::Partial),
-                }
-            }
-            Some(b'\n') => return Err(ParseError::BareLf),
-            Some(b' ' | b'\t') => return Err(ParseError::ObsFold),
-            Some(_) => {}
-        }
-        let n_end = token_end(b, start);
-        match b.get(n_end) {
-            None => return Ok(Line::Partial),
-            Some(b':') if n_end > start => {}
-            Some(b' ' | b'\t') if n_end > start => return Err(ParseError::WhitespaceBeforeColon),
-            Some(_) => return Err(ParseError::InvalidHeaderName),
-        }
-        let mut v = n_end + 1;
-        while b.get(v).is_some_and(|&c| is_ows(c)) {
-            v += 1;
-        }
-        let v_end = value_end(b, v);
-        match (b.get(v_end), b.get(v_end + 1)) {
-            (None, _) | (Some(b'\r'), None) => return Ok(Line::Partial),
-            (Some(b'\r'), Some(b'\n')) => {}
-            (Some(b'\r'), Some(_)) => return Err(ParseError::BareCr),
-            (Some(b'\n'), _) => return Err(ParseError::BareLf),
-            (Some(_), _) => return Err(ParseError::InvalidHeaderValue),
-        }
-        if self.count == MAX_HEADERS {
+        let (name_end, value_start, value_end, next) = match field_line(b, start)? {
+            FieldLine::Partial => return Ok(Line::Partial),
+            FieldLine::End(end) => return Ok(Line::End(end)),
+            FieldLine::Field {
+                name_end,
+                value_start,
+                value_end,
+                next,
+            } => (name_end, value_start, value_end, next),
+        };
+        if self.parsed.count == MAX_HEADERS {
             return Err(ParseError::TooManyHeaders);
         }
-        let value = trim_ows(&b[v..v_end]);
-        let value_span = Span::new(v, v + value.len());
-        let name_span = Span::new(start, n_end);
-        self.fields[self.count] = (name_span, value_span);
-        self.count += 1;
-        self.apply(&b[start..n_end], value, value_span)?;
-        Ok(Line::More(v_end + 2))
+        let value_span = Span::new(value_start, value_end);
+        self.parsed.fields[self.parsed.count] = (Span::new(start, name_end), value_span);
+        self.parsed.count += 1;
+        self.apply(&b[start..name_end], &b[value_start..value_end], value_span)?;
+        Ok(Line::More(next))
     }
 
     /// Record what a field means for framing and connection handling.
     fn apply(&mut self, name: &[u8], value: &[u8], span: Span) -> Result<(), ParseError> {
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => self.hosts = self.hosts.saturating_add(1),
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                self.parsed.hosts = self.parsed.hosts.saturating_add(1)
+            }
             6 if name.eq_ignore_ascii_case(b"expect") => {
-                self.expect = if value.eq_ignore_ascii_case(b"100-continue") {
+                self.parsed.expect = if value.eq_ignore_ascii_case(b"100-continue") {
                     Expect::Continue
                 } else {
                     Expect::Other
@@ -380,13 +260,15 @@ impl RequestParser {
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for token in value.split(|&c| c == b',').map(trim_ows) {
                     if token.eq_ignore_ascii_case(b"close") {
-                        self.conn_close = true;
+                        self.parsed.conn_close = true;
                     } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        self.conn_keep_alive = true;
+                        self.parsed.conn_keep_alive = true;
                     }
                 }
             }
-            12 if name.eq_ignore_ascii_case(b"content-type") => self.content_type = Some(span),
+            12 if name.eq_ignore_ascii_case(b"content-type") => {
+                self.parsed.content_type = Some(span)
+            }
             14 if name.eq_ignore_ascii_case(b"content-length") => self.content_length(value)?,
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                 self.transfer_encoding(value)?
@@ -397,7 +279,7 @@ impl RequestParser {
     }
 
     fn content_length(&mut self, value: &[u8]) -> Result<(), ParseError> {
-        if self.codings.present {
+        if self.parsed.transfer_encoding {
             return Err(ParseError::TransferEncodingWithContentLength);
         }
         if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
@@ -410,20 +292,20 @@ impl RequestParser {
                 .and_then(|n| n.checked_add(u64::from(d - b'0')))
                 .ok_or(ParseError::ContentLengthOverflow)?;
         }
-        match self.content_length {
+        match self.parsed.content_length {
             Some(previous) if previous != n => Err(ParseError::ConflictingContentLength),
             _ => {
-                self.content_length = Some(n);
+                self.parsed.content_length = Some(n);
                 Ok(())
             }
         }
     }
 
     fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), ParseError> {
-        if self.content_length.is_some() {
+        if self.parsed.content_length.is_some() {
             return Err(ParseError::TransferEncodingWithContentLength);
         }
-        self.codings.present = true;
+        self.parsed.transfer_encoding = true;
         // Empty list elements are allowed and ignored (RFC 9110 §5.6.1).
         for coding in value
             .split(|&c| c == b',')
@@ -451,7 +333,7 @@ impl RequestParser {
 
     /// Checks that need the whole head.
     fn finish(&mut self) -> Result<(), ParseError> {
-        if self.codings.present {
+        if self.parsed.transfer_encoding {
             if !self.codings.last_chunked {
                 return Err(ParseError::ChunkedNotLast);
             }

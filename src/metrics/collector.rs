@@ -16,9 +16,8 @@ use prometheus::proto::{self, MetricFamily, MetricType};
 
 use crate::http::ParseError;
 use crate::stats::{
-    CloseReason, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS, STATUS_SLOTS,
+    CloseReason, Observed, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS, STATUS_SLOTS,
 };
-use crate::supervisor::Observed;
 
 /// One metric family this crate exports: its name, help, type and label names.
 struct Family {

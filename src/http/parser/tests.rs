@@ -1,6 +1,7 @@
 //! Unit tests of the request-head parser.
 
 use super::*;
+use crate::http::BodyKind;
 
 fn verdict(input: &[u8]) -> Result<Option<usize>, ParseError> {
     match RequestParser::new().parse(input) {

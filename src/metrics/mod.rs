@@ -23,7 +23,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use crate::http::date::DateCache;
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::{ParseError, RequestParser, Status, MAX_HEAD};
-use crate::supervisor::Observed;
+use crate::stats::Observed;
 
 mod collector;
 

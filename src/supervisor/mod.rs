@@ -6,7 +6,7 @@
 
 use std::error::Error;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
@@ -14,12 +14,16 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::config::{Config, ConfigSource, MetricsListen};
-use crate::generation::{Generation, Listeners, Start};
+mod generation;
+mod listeners;
+
 use crate::handler::{Route, Router};
 use crate::metrics;
-use crate::stats::{ServerStats, WorkerStats};
-use crate::systemd::{self, Notifier};
+use crate::os::systemd::{self, Notifier};
+use crate::stats::Observed;
 use crate::worker::{Command, Report, Shared};
+use generation::{Generation, Start};
+use listeners::Listeners;
 
 /// How long a new generation of workers may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,68 +36,6 @@ pub struct Server {
     source: Option<ConfigSource>,
     /// Routes added by the library user, kept across reloads.
     extra: Vec<Route>,
-}
-
-/// What a running server shares with the metrics thread.
-pub struct Observed {
-    /// Counters of running workers (of every generation still draining).
-    live: RwLock<Vec<Arc<WorkerStats>>>,
-    /// Counters of workers that exited, summed, so totals never go down.
-    retired: WorkerStats,
-    /// Process-wide state.
-    pub server: Arc<ServerStats>,
-}
-
-impl Observed {
-    /// Nothing observed yet.
-    pub fn new() -> Observed {
-        let server = Arc::new(ServerStats::default());
-        // No reload has failed yet: scrapes before the workers are up must not say otherwise.
-        server.last_reload_ok.store(1, Relaxed);
-        Observed {
-            live: RwLock::new(Vec::new()),
-            retired: WorkerStats::default(),
-            server,
-        }
-    }
-
-    /// The counters of the running workers, in start order.
-    pub fn live(&self) -> Vec<Arc<WorkerStats>> {
-        self.live.read().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// Call `f` with every counter set to sum for totals. Retirement cannot happen meanwhile,
-    /// so nothing is counted twice or missed.
-    pub fn with_totals<R>(&self, f: impl FnOnce(&[&WorkerStats]) -> R) -> R {
-        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<&WorkerStats> = Vec::with_capacity(live.len() + 1);
-        all.push(&self.retired);
-        all.extend(live.iter().map(|s| s.as_ref()));
-        f(&all)
-    }
-
-    /// Start observing these workers.
-    pub fn add(&self, stats: &[Arc<WorkerStats>]) {
-        self.live
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(stats.iter().cloned());
-    }
-
-    /// Fold exited workers' counters into `retired` and stop listing them, in one step.
-    fn retire(&self, stats: &[Arc<WorkerStats>]) {
-        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
-        for s in stats {
-            self.retired.absorb(s);
-        }
-        live.retain(|l| !stats.iter().any(|s| Arc::ptr_eq(s, l)));
-    }
-}
-
-impl Default for Observed {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Server {
@@ -316,7 +258,7 @@ impl Supervisor {
             return;
         };
         match report {
-            Report::Ready(_) => return,
+            Report::Ready => return,
             Report::Exited(_) => {}
             Report::Fatal(id, e) => {
                 eprintln!("cerberus: worker {id} failed: {e}; shutting down");

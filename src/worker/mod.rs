@@ -14,13 +14,18 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::config::Config;
-use crate::conn::{Conn, Next, Waiting};
-use crate::handler::{Rendered, Router};
-use crate::http::date::DateCache;
+mod conn;
+mod ctx;
+mod dispatch;
+mod timer;
+
+pub use ctx::Shared;
+
 use crate::http::RequestParser;
 use crate::stats::{CloseReason, WorkerStats};
-use crate::timer::{Entry, Wheel};
+use conn::{Conn, Next, Waiting};
+use ctx::Ctx;
+use timer::{Entry, Wheel};
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener `i` is registered as `Token(LISTENER_BASE - i)`, far above any slab key.
@@ -32,20 +37,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections accepted from one listener per loop turn, so that a flood of new connections
 /// cannot starve the established ones of their turn.
 const ACCEPT_BATCH: usize = 128;
-/// Largest de-chunked body buffer kept for reuse between requests.
-const SPARE_KEEP: usize = 64 * 1024;
 /// While draining, how long a connection with nothing in flight may stay open before it is
 /// closed. A client sending its next request in this time gets it answered (with
 /// `Connection: close`) instead of finding the connection closed under it.
 const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(500);
-
-/// What every worker serves by: the config and the routes built from it.
-pub struct Shared {
-    /// The configuration.
-    pub config: Config,
-    /// The routes.
-    pub router: Router,
-}
 
 /// From the supervisor to a worker.
 pub enum Command {
@@ -61,7 +56,7 @@ pub enum Command {
 #[derive(Debug)]
 pub enum Report {
     /// The worker is listening.
-    Ready(usize),
+    Ready,
     /// The worker hit an error it cannot recover from.
     Fatal(usize, String),
     /// The worker finished draining and exited.
@@ -83,41 +78,6 @@ impl WorkerHandle {
     pub fn send(&self, command: Command) {
         if self.commands.send(command).is_ok() {
             let _ = self.waker.wake();
-        }
-    }
-}
-
-/// What the request path needs besides the connection and the parser.
-pub struct Ctx {
-    /// Responses built during one event, written with one syscall.
-    pub wbuf: Vec<u8>,
-    /// A body buffer kept for reuse.
-    spare: Vec<u8>,
-    /// The `Date` header value.
-    pub date: DateCache,
-    /// The last static response rendered in full, reused while its date is current.
-    pub rendered: Rendered,
-    /// Config and routes.
-    pub shared: Arc<Shared>,
-    /// This worker's counters.
-    pub stats: Arc<WorkerStats>,
-    /// Shutting down: every response closes its connection.
-    pub draining: bool,
-    /// When the current loop turn started.
-    pub now: Instant,
-}
-
-impl Ctx {
-    /// An empty buffer for a de-chunked body.
-    pub fn scratch(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.spare)
-    }
-
-    /// Give a body buffer back for reuse.
-    pub fn recycle(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() <= SPARE_KEEP && buf.capacity() > self.spare.capacity() {
-            buf.clear();
-            self.spare = buf;
         }
     }
 }
@@ -149,7 +109,7 @@ pub fn spawn(
             // A panic is a bug, but it must reach the supervisor as a report, not vanish.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut worker = Worker::new(id, poll, listeners, shared, stats, inbox)?;
-                report(Report::Ready(id));
+                report(Report::Ready);
                 worker.run()
             }));
             report(match result {
@@ -216,16 +176,7 @@ impl Worker {
             due: Vec::new(),
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
-            ctx: Ctx {
-                wbuf: Vec::with_capacity(READ_BUF),
-                spare: Vec::new(),
-                date: DateCache::new(),
-                rendered: Rendered::default(),
-                shared,
-                stats,
-                draining: false,
-                now,
-            },
+            ctx: Ctx::new(shared, stats, now, READ_BUF),
             inbox,
             next_gen: 0,
             accept_paused_until: None,

@@ -1,11 +1,11 @@
 //! Answering one complete request: the checks that need the whole head (Host, Expect), JSON
 //! validation, routing, the handler, and counting the result.
 
+use super::ctx::Ctx;
 use crate::config::JsonMode;
 use crate::handler::{Request, Responder, Routed};
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::{Expect, Head, Version};
-use crate::worker::Ctx;
 
 /// Route and answer a complete request; returns whether the connection stays open.
 pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {

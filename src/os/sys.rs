@@ -1,24 +1,28 @@
-//! The only place with `unsafe`: taking ownership of file descriptors systemd passed us,
-//! reading CLOCK_MONOTONIC (std's `Instant` uses it but does not expose its value), and the
-//! one socket option socket2 does not cover (TCP_DEFER_ACCEPT).
+//! System calls that std and socket2 do not wrap, each behind a safe function except where
+//! the caller must vouch for ownership: taking file descriptors systemd passed us, reading
+//! CLOCK_MONOTONIC (std's `Instant` uses it but does not expose its value), and the one socket
+//! option socket2 does not cover (TCP_DEFER_ACCEPT). The crate's only other `unsafe` code is
+//! the parser's SSE2 scanning in `http::scan`.
 
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 /// Take ownership of a listening socket inherited at `fd`.
 ///
-/// The caller must only pass descriptors that systemd handed to this process (`LISTEN_FDS`
-/// starting at 3, checked against `LISTEN_PID`), each at most once.
-pub fn take_listener(fd: RawFd) -> std::io::Result<TcpListener> {
+/// # Safety
+///
+/// `fd` must be a descriptor that the service manager handed to this process (`LISTEN_FDS`
+/// starting at 3, checked against `LISTEN_PID`) and that nothing else owns, and each one may
+/// be taken at most once: the returned listener closes it when dropped.
+pub unsafe fn take_listener(fd: RawFd) -> std::io::Result<TcpListener> {
     let kind = socket2::SockRef::from(&BorrowedCheck(fd)).r#type()?;
     if kind != socket2::Type::STREAM {
         return Err(std::io::Error::other(format!(
             "passed fd {fd} is not a stream socket"
         )));
     }
-    // SAFETY: `fd` is open (the getsockopt above succeeded on it), it was passed to this
-    // process by its service manager for us to own, and `systemd::listeners` takes each one
-    // once, so no other owner will close it.
+    // SAFETY: `fd` is open (the getsockopt above succeeded on it), and the caller guarantees
+    // it is ours to own and taken only once, so no other owner will close it.
     let listener = unsafe { TcpListener::from_raw_fd(fd) };
     listener.set_nonblocking(true)?;
     Ok(listener)

@@ -31,16 +31,9 @@ impl Notifier {
     }
 }
 
-/// Send a notification if systemd listens for them.
-pub fn notify(message: &str) {
-    if let Some(n) = Notifier::from_env() {
-        n.send(message);
-    }
-}
-
 /// `MONOTONIC_USEC=` value for `RELOADING=1` (CLOCK_MONOTONIC, in microseconds).
 pub fn monotonic_usec() -> u64 {
-    crate::sys::monotonic().as_micros() as u64
+    crate::os::sys::monotonic().as_micros() as u64
 }
 
 /// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC`, if it is set for this process.
@@ -68,7 +61,12 @@ pub fn listeners() -> std::io::Result<Vec<TcpListener>> {
     std::env::remove_var("LISTEN_FDNAMES");
     match (pid, count) {
         (Some(pid), Some(count)) if pid == std::process::id() && count > 0 => {
-            (3..3 + count).map(crate::sys::take_listener).collect()
+            (3..3 + count)
+                // SAFETY: LISTEN_PID names this process, so systemd passed us descriptors
+                // 3..3+LISTEN_FDS for us to own; each is taken once, here, and the variables are
+                // removed above so nothing later takes them again.
+                .map(|fd| unsafe { crate::os::sys::take_listener(fd) })
+                .collect()
         }
         _ => Ok(Vec::new()),
     }

@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use crate::dispatch::dispatch;
+use super::ctx::Ctx;
+use super::dispatch::dispatch;
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::{BodyKind, Chunk, ChunkedDecoder, Expect, ParseError, RequestParser, Status};
 use crate::stats::CloseReason;
-use crate::worker::Ctx;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends,
 /// so that closing does not reset the connection before the client has read our last response.
@@ -124,11 +124,6 @@ impl Conn {
     /// Response bytes wait for the socket to become writable.
     pub fn has_unsent_output(&self) -> bool {
         !self.outbuf.is_empty()
-    }
-
-    /// Nothing in flight: no partial request and no unsent response.
-    pub fn is_idle(&self) -> bool {
-        self.inbuf.is_empty() && self.outbuf.is_empty() && !self.closing
     }
 
     /// Nothing has been received on this connection yet.

@@ -1,0 +1,117 @@
+//! Generations of workers, as the supervisor manages them across reloads.
+//!
+//! A reload that changes `workers`, `backlog` or `pin` starts a new generation of workers on
+//! the *same* listening sockets (see [`Listeners`]), then drains the old generation. The
+//! supervisor holds its own handle on every listener, so no listener closes while a generation
+//! changes, and the kernel never resets a connection waiting in an accept queue.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::listeners::Listeners;
+use crate::stats::WorkerStats;
+use crate::worker::{self, Command, Report, Shared, WorkerHandle};
+
+/// One generation of workers: started together, by one config, drained together.
+pub struct Generation {
+    /// Counts up from 0 with each structural reload; reports carry it.
+    pub number: u64,
+    /// The workers.
+    pub workers: Vec<WorkerHandle>,
+    /// Their counters, in worker order.
+    pub stats: Vec<Arc<WorkerStats>>,
+    /// Workers that have not exited yet.
+    pub running: usize,
+}
+
+/// Everything needed to start a generation.
+pub struct Start<'a> {
+    /// Its number.
+    pub number: u64,
+    /// Config and routes.
+    pub shared: Arc<Shared>,
+    /// Sockets to serve.
+    pub listeners: &'a Listeners,
+    /// Worker count.
+    pub workers: usize,
+    /// CPUs to pin to, in order; empty for no pinning.
+    pub cores: &'a [core_affinity::CoreId],
+    /// Where workers report.
+    pub reports: &'a Sender<(u64, Report)>,
+}
+
+impl Generation {
+    /// Start the workers of a generation. They report `Ready` on `reports` when listening.
+    pub fn start(start: Start<'_>) -> io::Result<Generation> {
+        let mut workers = Vec::with_capacity(start.workers);
+        let mut stats = Vec::with_capacity(start.workers);
+        for (id, handles) in start
+            .listeners
+            .split(start.workers)?
+            .into_iter()
+            .enumerate()
+        {
+            let core = (!start.cores.is_empty()).then(|| start.cores[id % start.cores.len()]);
+            let worker_stats = Arc::new(WorkerStats::default());
+            let (tx, number) = (start.reports.clone(), start.number);
+            let report = move |r: Report| {
+                let _ = tx.send((number, r));
+            };
+            workers.push(worker::spawn(
+                id,
+                handles,
+                core,
+                start.shared.clone(),
+                worker_stats.clone(),
+                report,
+            )?);
+            stats.push(worker_stats);
+        }
+        Ok(Generation {
+            number: start.number,
+            running: workers.len(),
+            workers,
+            stats,
+        })
+    }
+
+    /// Ask every worker to drain and exit.
+    pub fn drain(&self) {
+        self.workers.iter().for_each(|w| w.send(Command::Shutdown));
+    }
+
+    /// Send every worker a command made by `make`.
+    pub fn send(&self, make: impl Fn() -> Command) {
+        self.workers.iter().for_each(|w| w.send(make()));
+    }
+
+    /// Wait until every worker of this generation reported `Ready` (reports of other
+    /// generations that arrive meanwhile are handed to `other`).
+    pub fn wait_ready(
+        &self,
+        reports: &Receiver<(u64, Report)>,
+        timeout: Duration,
+        mut other: impl FnMut(u64, Report),
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut ready = 0;
+        while ready < self.workers.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match reports.recv_timeout(left) {
+                Ok((n, Report::Ready)) if n == self.number => ready += 1,
+                Ok((n, Report::Fatal(id, e))) if n == self.number => {
+                    return Err(format!("worker {id} failed to start: {e}"));
+                }
+                Ok((n, Report::Exited(id))) if n == self.number => {
+                    return Err(format!("worker {id} exited during start-up"));
+                }
+                Ok((n, report)) => other(n, report),
+                Err(_) => return Err(format!("workers not ready after {timeout:?}")),
+            }
+        }
+        Ok(())
+    }
+}
