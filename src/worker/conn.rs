@@ -1,24 +1,34 @@
-//! One client connection: its buffers, where it is in a request, and its timer.
+//! One client connection: its buffers, where it is in reading requests, and its timer.
 //!
 //! An idle keep-alive connection owns no heap memory: bytes are read into the worker's buffer
-//! and responses are built in the worker's buffer. A connection only takes buffers of its own
-//! for what must outlive one event: a partial request, or response bytes the client has not
-//! read yet.
+//! and responses are built in the worker's buffer. A connection only takes memory of its own
+//! for what must outlive one event: a partial request (and, for a head, where the parser got
+//! to), or response bytes the client has not read yet.
+//!
+//! The write buffer `ctx.wbuf` has one owner: [`Conn::flush`] writes it out and empties it,
+//! and every path out of [`Conn::on_event`] and [`Conn::on_timeout`] ends in a flush, so the
+//! buffer is empty between events.
 
 use std::io::{self, Read, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Shared};
 use super::dispatch::dispatch;
+use super::timer::{Slot, Wheel};
+use crate::config::Config;
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::{BodyKind, Chunk, ChunkedDecoder, Expect, ParseError, RequestParser, Status};
 use crate::stats::CloseReason;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends,
 /// so that closing does not reset the connection before the client has read our last response.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER: Duration = Duration::from_secs(2);
+/// While draining, how long a connection with nothing in flight may stay open before it is
+/// closed. A client sending its next request in this time gets it answered (with
+/// `Connection: close`) instead of finding the connection closed under it.
+const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(500);
 
 /// What the connection's timer is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +45,22 @@ pub enum Waiting {
     Linger,
 }
 
+impl Waiting {
+    /// How long to wait, by `config`. While draining, a connection with nothing in flight gets
+    /// only a short grace.
+    fn timeout(self, config: &Config, draining: bool, fresh: bool) -> Duration {
+        match self {
+            Waiting::Head if draining && fresh => DRAIN_IDLE_GRACE.min(config.header_timeout),
+            Waiting::Head => config.header_timeout,
+            Waiting::Body => config.body_timeout,
+            Waiting::Idle if draining => DRAIN_IDLE_GRACE.min(config.keepalive_timeout),
+            Waiting::Idle => config.keepalive_timeout,
+            Waiting::Write => config.write_timeout,
+            Waiting::Linger => LINGER,
+        }
+    }
+}
+
 /// What the worker should do with the connection after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -42,6 +68,52 @@ pub enum Next {
     Keep,
     /// Close it, counting this reason.
     Close(CloseReason),
+}
+
+/// What epoll reported for the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Ready {
+    /// There is something to read (or the peer closed, or the socket is in error).
+    pub readable: bool,
+    /// The socket takes writes again.
+    pub writable: bool,
+    /// The peer shut its side, so a short read does not mean there is nothing more to learn
+    /// (the EOF comes after the data, with no further event).
+    pub read_closed: bool,
+}
+
+/// The worker's buffers a connection borrows during an event.
+pub struct Io<'a> {
+    /// Where bytes are read.
+    pub rbuf: &'a mut [u8],
+    /// The worker's parser, for heads that arrive whole.
+    pub parser: &'a mut RequestParser,
+}
+
+/// Where a connection is in reading requests. Each state says what its data means, so
+/// combinations that cannot happen cannot be written either.
+#[derive(Debug)]
+enum Reading {
+    /// Nothing has arrived yet: the header timeout runs from accept.
+    Fresh,
+    /// Waiting for a request head. `inbuf` holds what has arrived of it (nothing: the
+    /// connection is idle between requests), and `resume` where the parser got to in it, so the
+    /// next read goes on from there instead of parsing the head again from its start.
+    Head { resume: Option<Box<RequestParser>> },
+    /// A head is complete and its body is arriving.
+    Body {
+        /// `100 Continue` was sent for this request.
+        continue_sent: bool,
+        /// A chunked body's decoder and what it decoded so far.
+        chunked: Option<Box<ChunkedProgress>>,
+    },
+    /// Requests wait in `inbuf` until the client reads what we owe it (over `max_output`).
+    Paused,
+    /// No more requests will be answered: close once `outbuf` is written. `unread`: bytes
+    /// came after the last request answered, so close by lingering, not at once.
+    Closing { unread: bool },
+    /// Our write side is shut; input is discarded until the client closes.
+    Lingering,
 }
 
 /// A chunked body that is still arriving.
@@ -57,67 +129,42 @@ struct ChunkedProgress {
 /// A client connection.
 #[derive(Debug)]
 pub struct Conn {
-    /// The socket, registered for both read and write readiness once, at accept.
+    /// The socket, registered for read readiness at accept (and write readiness once a
+    /// write falls short).
     pub stream: TcpStream,
     /// Received bytes not answered yet: a partial request, or requests held back by
     /// backpressure. Empty (and unallocated) on an idle connection.
     inbuf: Vec<u8>,
     /// Response bytes the socket has not taken yet.
     outbuf: Vec<u8>,
-    /// A chunked body in progress.
-    chunked: Option<Box<ChunkedProgress>>,
+    /// Where reading requests is.
+    reading: Reading,
     /// When the first byte of the pending request arrived, for the duration histogram.
     started: Option<Instant>,
-    /// Distinguishes this connection from a later one that reuses its slab key.
-    pub gen: u32,
-    /// The tick at which the timer fires.
-    pub deadline: u64,
+    /// The connection's place in the worker's timing wheel.
+    pub timer: Slot,
     /// What the timer is waiting for.
-    pub waiting: Waiting,
+    waiting: Waiting,
     /// Registered for writable events too (added the first time a write falls short).
     pub write_interest: bool,
-    /// The tick of this connection's live entry in the timer wheel, if it has one.
-    pub wheel_tick: Option<u64>,
-    /// `100 Continue` was sent for the pending request.
-    continue_sent: bool,
-    /// The pending request's head is complete; its body is still arriving.
-    awaiting_body: bool,
-    /// No more requests will be answered; close once `outbuf` is written.
-    closing: bool,
-    /// Bytes arrived after the last request we will answer.
-    unread: bool,
-    /// Our write side is shut; we are discarding input until the client closes.
-    lingering: bool,
-    /// Reading is paused because `outbuf` is over `max_output`.
-    paused: bool,
     /// The pending request started before a reload: finish it under the old config.
     pub old_config: bool,
-    /// Nothing has been received yet: the header timeout runs from accept.
-    fresh: bool,
 }
 
 impl Conn {
-    /// A new connection, waiting for its first request.
+    /// A new connection, waiting for its first request; `gen` tells it apart from a later one
+    /// in the same slab slot.
     pub fn new(stream: TcpStream, gen: u32) -> Conn {
         Conn {
             stream,
             inbuf: Vec::new(),
             outbuf: Vec::new(),
-            chunked: None,
+            reading: Reading::Fresh,
             started: None,
-            gen,
-            deadline: 0,
+            timer: Slot::new(gen),
             waiting: Waiting::Head,
             write_interest: false,
-            wheel_tick: None,
-            continue_sent: false,
-            awaiting_body: false,
-            closing: false,
-            unread: false,
-            lingering: false,
-            paused: false,
             old_config: false,
-            fresh: true,
         }
     }
 
@@ -126,105 +173,49 @@ impl Conn {
         !self.outbuf.is_empty()
     }
 
-    /// Nothing has been received on this connection yet.
-    pub fn is_fresh(&self) -> bool {
-        self.fresh
-    }
-
     /// Part of a request has arrived, but not all of it.
     pub fn has_partial_request(&self) -> bool {
-        !self.inbuf.is_empty() || self.awaiting_body
+        !self.inbuf.is_empty() || matches!(self.reading, Reading::Body { .. })
     }
 
-    /// The socket is readable (or closed, or in error).
-    /// `read_closed`: the event said the peer shut its side, so a short read does not mean
-    /// there is nothing more to learn (the EOF comes after the data, with no further event).
-    pub fn on_readable(
-        &mut self,
-        rbuf: &mut [u8],
-        read_closed: bool,
-        parser: &mut RequestParser,
-        ctx: &mut Ctx,
-    ) -> Next {
-        if self.lingering {
-            return self.discard(rbuf);
-        }
-        loop {
-            let next = self.read_and_answer(rbuf, read_closed, parser, ctx);
-            if next != Next::Keep
-                || !self.paused
-                || self.outbuf.len() >= ctx.shared.config.max_output
-            {
-                return next;
+    /// Handle what epoll reported: write what is owed, then read and answer.
+    pub fn on_event(&mut self, ready: Ready, io: Io<'_>, shared: &Shared, ctx: &mut Ctx) -> Next {
+        let max_output = shared.config.max_output;
+        let mut read = ready.readable;
+        if ready.writable && !self.outbuf.is_empty() {
+            if let Next::Close(reason) = self.flush(ctx) {
+                return Next::Close(reason);
             }
-            // The socket took all we had: no writable event will come, so carry on with the
-            // requests held back, then read again.
-            self.paused = false;
-            let pending = std::mem::take(&mut self.inbuf);
-            self.receive_buffered(pending, parser, ctx);
+            // Requests held back were not read from the socket either, and edge-triggered
+            // epoll will not report those bytes again: go on with them now.
+            read |= self.is_paused() && self.outbuf.len() < max_output;
         }
-    }
-
-    /// Read until the socket is drained (or we must stop), answer, and flush.
-    fn read_and_answer(
-        &mut self,
-        rbuf: &mut [u8],
-        read_closed: bool,
-        parser: &mut RequestParser,
-        ctx: &mut Ctx,
-    ) -> Next {
-        loop {
-            if self.closing || self.paused {
-                break;
-            }
-            let n = match self.stream.read(rbuf) {
-                Ok(0) => return self.on_eof(ctx),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Next::Close(CloseReason::Error),
-            };
-            self.fresh = false;
-            ctx.stats.bytes_received.add(n as u64);
-            self.receive(&rbuf[..n], parser, ctx);
-            // A short read drained the socket: edge-triggered epoll reports new data.
-            if n < rbuf.len() && !read_closed {
-                break;
-            }
-        }
-        self.flush(ctx)
-    }
-
-    /// The socket is writable again.
-    pub fn on_writable(
-        &mut self,
-        rbuf: &mut [u8],
-        parser: &mut RequestParser,
-        ctx: &mut Ctx,
-    ) -> Next {
-        if self.outbuf.is_empty() {
+        if !read {
             return Next::Keep;
         }
-        if let Next::Close(reason) = self.flush(ctx) {
-            return Next::Close(reason);
+        if matches!(self.reading, Reading::Lingering) {
+            return self.discard(io.rbuf);
         }
-        if self.paused && self.outbuf.len() < ctx.shared.config.max_output {
-            // Answer what was held back, then read what the socket still holds.
-            self.paused = false;
-            let pending = std::mem::take(&mut self.inbuf);
-            self.started = self.started.or(Some(ctx.now));
-            self.receive_buffered(pending, parser, ctx);
-            return self.on_readable(rbuf, false, parser, ctx);
+        loop {
+            if self.is_paused() && self.outbuf.len() < max_output {
+                self.resume(io.parser, shared, ctx);
+            }
+            let next = self.read_and_answer(io.rbuf, ready.read_closed, io.parser, shared, ctx);
+            // The socket took all we had, so no writable event will come: carry on with the
+            // requests held back, then read again.
+            if next != Next::Keep || !self.is_paused() || self.outbuf.len() >= max_output {
+                return next;
+            }
         }
-        Next::Keep
     }
 
-    /// The timer fired for `self.waiting`.
+    /// The timer fired for what the connection was waiting for.
     pub fn on_timeout(&mut self, ctx: &mut Ctx) -> CloseReason {
+        let fresh = matches!(self.reading, Reading::Fresh);
         match self.waiting {
-            Waiting::Head if self.fresh && ctx.draining => CloseReason::Shutdown,
+            Waiting::Head if fresh && ctx.draining => CloseReason::Shutdown,
             Waiting::Head => {
-                self.closing = true;
+                self.reading = Reading::Closing { unread: false };
                 response::write_error(
                     &mut ctx.wbuf,
                     408,
@@ -239,38 +230,101 @@ impl Conn {
                 CloseReason::HeaderTimeout
             }
             Waiting::Body => CloseReason::BodyTimeout,
+            Waiting::Idle if ctx.draining => CloseReason::Shutdown,
             Waiting::Idle => CloseReason::KeepaliveTimeout,
             Waiting::Write => CloseReason::WriteTimeout,
             Waiting::Linger => CloseReason::Client,
         }
     }
 
+    /// Point the timer at what the connection now waits for, by `config`: one call per
+    /// event. `force` re-arms even if nothing changed (at accept, and when a drain starts and
+    /// timeouts shorten); a lingering connection keeps its deadline, already a short one.
+    pub fn arm_timer(
+        &mut self,
+        wheel: &mut Wheel,
+        key: usize,
+        now: Instant,
+        config: &Config,
+        draining: bool,
+        force: bool,
+    ) {
+        let (waiting, restart) = self.waiting_for();
+        let same = waiting == self.waiting;
+        if same && (waiting == Waiting::Linger || (!force && !restart)) {
+            return;
+        }
+        self.waiting = waiting;
+        let fresh = matches!(self.reading, Reading::Fresh);
+        let timeout = waiting.timeout(config, draining, fresh);
+        wheel.arm(&mut self.timer, key, now, timeout);
+    }
+
     /// What the timer should wait for now, and whether its deadline restarts.
-    pub fn waiting_for(&self) -> (Waiting, bool) {
-        if self.lingering {
-            (Waiting::Linger, self.waiting != Waiting::Linger)
-        } else if !self.outbuf.is_empty() {
-            (Waiting::Write, true)
-        } else if self.awaiting_body {
-            (Waiting::Body, true)
-        } else if !self.inbuf.is_empty() || self.fresh {
-            // The head deadline runs from its first byte and is not pushed back by later bytes.
-            (Waiting::Head, self.waiting != Waiting::Head)
-        } else {
+    fn waiting_for(&self) -> (Waiting, bool) {
+        match self.reading {
+            Reading::Lingering => (Waiting::Linger, self.waiting != Waiting::Linger),
+            _ if !self.outbuf.is_empty() => (Waiting::Write, true),
+            Reading::Body { .. } => (Waiting::Body, true),
+            // The head deadline runs from its first byte (or from accept) and is not pushed
+            // back by later bytes.
+            Reading::Fresh => (Waiting::Head, self.waiting != Waiting::Head),
+            _ if !self.inbuf.is_empty() => (Waiting::Head, self.waiting != Waiting::Head),
             // Any event on an idle connection is activity (a request was answered).
-            (Waiting::Idle, true)
+            _ => (Waiting::Idle, true),
         }
     }
 
-    /// The linger time, for the worker's timer.
-    pub fn linger() -> std::time::Duration {
-        LINGER
+    fn is_paused(&self) -> bool {
+        matches!(self.reading, Reading::Paused)
+    }
+
+    /// Answer the requests held back by backpressure, now that the client has read enough.
+    fn resume(&mut self, parser: &mut RequestParser, shared: &Shared, ctx: &mut Ctx) {
+        self.reading = Reading::Head { resume: None };
+        let pending = std::mem::take(&mut self.inbuf);
+        self.started = self.started.or(Some(ctx.now));
+        self.receive_buffered(pending, parser, shared, ctx);
+    }
+
+    /// Read until the socket is drained (or we must stop), answer, and flush.
+    fn read_and_answer(
+        &mut self,
+        rbuf: &mut [u8],
+        read_closed: bool,
+        parser: &mut RequestParser,
+        shared: &Shared,
+        ctx: &mut Ctx,
+    ) -> Next {
+        while !matches!(self.reading, Reading::Closing { .. } | Reading::Paused) {
+            let n = match self.stream.read(rbuf) {
+                Ok(0) => return self.on_eof(ctx),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    // Whatever was answered before the error goes out if the socket takes it.
+                    let _ = self.flush(ctx);
+                    return Next::Close(CloseReason::Error);
+                }
+            };
+            if matches!(self.reading, Reading::Fresh) {
+                self.reading = Reading::Head { resume: None };
+            }
+            ctx.stats.bytes_received.add(n as u64);
+            self.receive(&rbuf[..n], parser, shared, ctx);
+            // A short read drained the socket: edge-triggered epoll reports new data.
+            if n < rbuf.len() && !read_closed {
+                break;
+            }
+        }
+        self.flush(ctx)
     }
 
     fn on_eof(&mut self, ctx: &mut Ctx) -> Next {
         if !self.outbuf.is_empty() || !ctx.wbuf.is_empty() {
             // The client half-closed after sending requests: answer them, then close.
-            self.closing = true;
+            self.reading = Reading::Closing { unread: false };
             self.inbuf.clear();
             return match self.flush(ctx) {
                 Next::Keep if self.outbuf.is_empty() => Next::Close(CloseReason::Client),
@@ -294,17 +348,17 @@ impl Conn {
     }
 
     /// Handle newly read bytes.
-    fn receive(&mut self, data: &[u8], parser: &mut RequestParser, ctx: &mut Ctx) {
+    fn receive(&mut self, data: &[u8], parser: &mut RequestParser, shared: &Shared, ctx: &mut Ctx) {
         if self.inbuf.is_empty() {
             self.started = self.started.or(Some(ctx.now));
-            let used = self.answer(data, parser, ctx);
-            if used < data.len() && !self.closing {
+            let used = self.answer(data, parser, shared, ctx);
+            if used < data.len() && !matches!(self.reading, Reading::Closing { .. }) {
                 self.inbuf.extend_from_slice(&data[used..]);
             }
         } else {
             let mut pending = std::mem::take(&mut self.inbuf);
             pending.extend_from_slice(data);
-            self.receive_buffered(pending, parser, ctx);
+            self.receive_buffered(pending, parser, shared, ctx);
         }
     }
 
@@ -313,10 +367,11 @@ impl Conn {
         &mut self,
         mut pending: Vec<u8>,
         parser: &mut RequestParser,
+        shared: &Shared,
         ctx: &mut Ctx,
     ) {
-        let used = self.answer(&pending, parser, ctx);
-        if self.closing || used == pending.len() {
+        let used = self.answer(&pending, parser, shared, ctx);
+        if matches!(self.reading, Reading::Closing { .. }) || used == pending.len() {
             // Dropping the allocation keeps idle connections free of heap memory.
             self.inbuf = Vec::new();
         } else {
@@ -326,16 +381,22 @@ impl Conn {
     }
 
     /// Answer every complete request at the start of `data`; returns the bytes used.
-    fn answer(&mut self, data: &[u8], parser: &mut RequestParser, ctx: &mut Ctx) -> usize {
+    fn answer(
+        &mut self,
+        data: &[u8],
+        parser: &mut RequestParser,
+        shared: &Shared,
+        ctx: &mut Ctx,
+    ) -> usize {
         let mut used = 0;
         let mut answered = 0u64;
         let start = self.started.unwrap_or(ctx.now);
-        while used < data.len() && !self.closing {
-            if self.outbuf.len() + ctx.wbuf.len() >= ctx.shared.config.max_output {
-                self.paused = true;
+        while used < data.len() && !matches!(self.reading, Reading::Closing { .. }) {
+            if self.outbuf.len() + ctx.wbuf.len() >= shared.config.max_output {
+                self.reading = Reading::Paused;
                 break;
             }
-            match self.one(&data[used..], parser, ctx) {
+            match self.one(&data[used..], parser, shared, ctx) {
                 Some(n) => {
                     used += n;
                     answered += 1;
@@ -351,96 +412,146 @@ impl Conn {
                 None
             };
         }
-        if self.closing && used < data.len() {
-            self.unread = true;
+        if used < data.len() {
+            if let Reading::Closing { unread } = &mut self.reading {
+                *unread = true;
+            }
         }
         used
     }
 
     /// Answer one request at the start of `data`, if it is complete. Returns its length.
-    /// On a protocol error, queues the error response, sets `closing`, and returns `Some`.
-    fn one(&mut self, data: &[u8], parser: &mut RequestParser, ctx: &mut Ctx) -> Option<usize> {
-        // The parser is the worker's: it must not carry anything over from another
-        // connection, or from this one's last (partial or rejected) attempt.
-        parser.reset();
+    /// On a protocol error, queues the error response, starts closing, and returns `Some`.
+    fn one(
+        &mut self,
+        data: &[u8],
+        parser: &mut RequestParser,
+        shared: &Shared,
+        ctx: &mut Ctx,
+    ) -> Option<usize> {
+        // The worker's parser carries nothing over from another connection: it starts afresh,
+        // or from where this connection's partial head left off.
+        let saved = match &mut self.reading {
+            Reading::Head { resume } => resume.take(),
+            _ => None,
+        };
+        match saved.as_deref() {
+            Some(state) => parser.clone_from(state),
+            None => parser.reset(),
+        }
         let (head, head_len) = match parser.parse(data) {
-            Status::Partial => return None,
+            Status::Partial => {
+                let mut state = saved.unwrap_or_else(|| Box::new(RequestParser::new()));
+                (*state).clone_from(parser);
+                self.reading = Reading::Head {
+                    resume: Some(state),
+                };
+                return None;
+            }
             Status::Error(e) => return Some(self.reject(e, data.len(), ctx)),
             Status::Complete(head, n) => (head, n),
         };
-        let (body_end, body) = match self.body(data, head_len, head.body(), ctx) {
+        let (body_end, body) = match self.body(data, head_len, head.body(), shared, ctx) {
             Ok(Some(found)) => found,
             Ok(None) => {
-                self.awaiting_body = true;
-                if head.expect() == Expect::Continue
-                    && !self.continue_sent
-                    && data.len() == head_len
-                {
-                    ctx.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                    self.continue_sent = true;
+                if let Reading::Body { continue_sent, .. } = &mut self.reading {
+                    if head.expect() == Expect::Continue
+                        && !*continue_sent
+                        && data.len() == head_len
+                    {
+                        ctx.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        *continue_sent = true;
+                    }
                 }
                 return None;
             }
             Err(e) => return Some(self.reject(e, data.len(), ctx)),
         };
-        self.continue_sent = false;
-        self.awaiting_body = false;
+        self.reading = Reading::Head { resume: None };
         let keep = match body {
-            None => dispatch(&head, &data[head_len..body_end], ctx),
+            None => dispatch(&head, &data[head_len..body_end], shared, ctx),
             Some(owned) => {
-                let keep = dispatch(&head, &owned, ctx);
+                let keep = dispatch(&head, &owned, shared, ctx);
                 ctx.recycle(owned);
                 keep
             }
         };
         if !keep {
-            self.closing = true;
+            self.reading = Reading::Closing { unread: false };
         }
         Some(body_end)
     }
 
-    /// Find the body of the request whose head is `data[..head_len]`. `Ok(None)`: not all here.
+    /// Find the body of the request whose head is `data[..head_len]`. `Ok(None)`: not all
+    /// here yet, and the connection is left reading the body.
     fn body(
         &mut self,
         data: &[u8],
         head_len: usize,
         kind: BodyKind,
+        shared: &Shared,
         ctx: &mut Ctx,
     ) -> Result<Option<FoundBody>, ParseError> {
-        let max = ctx.shared.config.max_body;
-        match kind {
-            BodyKind::None => Ok(Some((head_len, None))),
-            BodyKind::Length(n) if n > max => Err(ParseError::BodyTooLarge),
-            BodyKind::Length(n) => {
-                let end = head_len + n as usize;
-                Ok((data.len() >= end).then_some((end, None)))
-            }
-            BodyKind::Chunked => {
-                let mut progress = self.chunked.take().unwrap_or_else(|| {
-                    Box::new(ChunkedProgress {
-                        decoder: ChunkedDecoder::new(max),
-                        decoded: ctx.scratch(),
-                        offset: 0,
-                    })
-                });
-                let encoded = &data[head_len..];
-                loop {
-                    let (used, chunk) = progress.decoder.decode(&encoded[progress.offset..])?;
-                    progress.offset += used;
-                    match chunk {
-                        Chunk::Data(d) => progress.decoded.extend_from_slice(d),
-                        Chunk::Trailer(..) => {}
-                        Chunk::End => {
-                            let end = head_len + progress.offset;
-                            return Ok(Some((end, Some(progress.decoded))));
-                        }
-                        Chunk::NeedMore if used == 0 => {
-                            self.chunked = Some(progress);
-                            return Ok(None);
-                        }
-                        Chunk::NeedMore => {}
-                    }
+        let max = shared.config.max_body;
+        let end = match kind {
+            BodyKind::None => return Ok(Some((head_len, None))),
+            BodyKind::Length(n) if n > max => return Err(ParseError::BodyTooLarge),
+            BodyKind::Length(n) => head_len + n as usize,
+            BodyKind::Chunked => return self.chunked_body(data, head_len, max, ctx),
+        };
+        if data.len() >= end {
+            return Ok(Some((end, None)));
+        }
+        if !matches!(self.reading, Reading::Body { .. }) {
+            self.reading = Reading::Body {
+                continue_sent: false,
+                chunked: None,
+            };
+        }
+        Ok(None)
+    }
+
+    /// Decode as much of a chunked body as has arrived, going on from the last call.
+    fn chunked_body(
+        &mut self,
+        data: &[u8],
+        head_len: usize,
+        max: u64,
+        ctx: &mut Ctx,
+    ) -> Result<Option<FoundBody>, ParseError> {
+        let (continue_sent, progress) = match &mut self.reading {
+            Reading::Body {
+                continue_sent,
+                chunked,
+            } => (*continue_sent, chunked.take()),
+            _ => (false, None),
+        };
+        let mut progress = progress.unwrap_or_else(|| {
+            Box::new(ChunkedProgress {
+                decoder: ChunkedDecoder::new(max),
+                decoded: ctx.scratch(),
+                offset: 0,
+            })
+        });
+        let encoded = &data[head_len..];
+        loop {
+            let (used, chunk) = progress.decoder.decode(&encoded[progress.offset..])?;
+            progress.offset += used;
+            match chunk {
+                Chunk::Data(d) => progress.decoded.extend_from_slice(d),
+                Chunk::Trailer(..) => {}
+                Chunk::End => {
+                    let end = head_len + progress.offset;
+                    return Ok(Some((end, Some(progress.decoded))));
                 }
+                Chunk::NeedMore if used == 0 => {
+                    self.reading = Reading::Body {
+                        continue_sent,
+                        chunked: Some(progress),
+                    };
+                    return Ok(None);
+                }
+                Chunk::NeedMore => {}
             }
         }
     }
@@ -457,13 +568,12 @@ impl Conn {
             ConnectionHeader::Close,
             false,
         );
-        self.chunked = None;
-        self.closing = true;
-        self.unread = true;
+        self.reading = Reading::Closing { unread: true };
         len
     }
 
-    /// Write `ctx.wbuf` (after any older unsent bytes); keep what the socket does not take.
+    /// Write `ctx.wbuf` (after any older unsent bytes) and empty it; keep what the socket
+    /// does not take.
     fn flush(&mut self, ctx: &mut Ctx) -> Next {
         let result = if self.outbuf.is_empty() {
             let r = write_some(&mut self.stream, &ctx.wbuf);
@@ -487,22 +597,21 @@ impl Conn {
             Err(_) => Next::Close(CloseReason::Error),
             Ok(n) => {
                 ctx.stats.bytes_sent.add(n as u64);
-                if self.closing && self.outbuf.is_empty() {
-                    self.finish()
-                } else {
-                    Next::Keep
+                match self.reading {
+                    Reading::Closing { unread } if self.outbuf.is_empty() => self.finish(unread),
+                    _ => Next::Keep,
                 }
             }
         }
     }
 
     /// The last response is out: close now, or linger if the client sent more than we read.
-    fn finish(&mut self) -> Next {
-        if !self.unread || self.lingering {
+    fn finish(&mut self, unread: bool) -> Next {
+        if !unread {
             return Next::Close(CloseReason::Client);
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        self.lingering = true;
+        self.reading = Reading::Lingering;
         Next::Keep
     }
 }

@@ -23,7 +23,9 @@ pub struct Shared {
     pub router: Router,
 }
 
-/// What the request path needs besides the connection and the parser.
+/// What the request path needs besides the connection, the parser and the config: the worker's
+/// buffers, `Date` cache and counters. The config is passed beside it, since a request that
+/// was in flight at a reload is served by the config it started under.
 pub struct Ctx {
     /// Responses built during one event, written with one syscall.
     pub wbuf: Vec<u8>,
@@ -33,8 +35,6 @@ pub struct Ctx {
     pub date: DateCache,
     /// The last static response rendered in full, reused while its date is current.
     pub rendered: Rendered,
-    /// Config and routes.
-    pub shared: Arc<Shared>,
     /// This worker's counters.
     pub stats: Arc<WorkerStats>,
     /// Shutting down: every response closes its connection.
@@ -45,13 +45,12 @@ pub struct Ctx {
 
 impl Ctx {
     /// The context of a worker starting at `now`, with a write buffer of `capacity` bytes.
-    pub fn new(shared: Arc<Shared>, stats: Arc<WorkerStats>, now: Instant, capacity: usize) -> Ctx {
+    pub fn new(stats: Arc<WorkerStats>, now: Instant, capacity: usize) -> Ctx {
         Ctx {
             wbuf: Vec::with_capacity(capacity),
             spare: Vec::new(),
             date: DateCache::new(),
             rendered: Rendered::default(),
-            shared,
             stats,
             draining: false,
             now,

@@ -1,14 +1,14 @@
 //! Answering one complete request: the checks that need the whole head (Host, Expect), JSON
 //! validation, routing, the handler, and counting the result.
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Shared};
 use crate::config::JsonMode;
 use crate::handler::{Request, Responder, Routed};
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::{Expect, Head, Version};
 
-/// Route and answer a complete request; returns whether the connection stays open.
-pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {
+/// Route and answer a complete request by `shared`; returns whether the connection stays open.
+pub fn dispatch(head: &Head<'_>, body: &[u8], shared: &Shared, ctx: &mut Ctx) -> bool {
     let method = head.method_bytes();
     let head_only = method == b"HEAD";
     let keep = head.keep_alive() && !ctx.draining;
@@ -35,7 +35,6 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], ctx: &mut Ctx) -> bool {
         ctx.stats.request(method, status);
         return false;
     }
-    let shared = &ctx.shared;
     let req = Request { head, body };
     if shared.config.json == JsonMode::Validate && req.is_json() {
         if let Err(e) = check_json(body) {

@@ -23,7 +23,7 @@ pub use ctx::Shared;
 
 use crate::http::RequestParser;
 use crate::stats::{CloseReason, WorkerStats};
-use conn::{Conn, Next, Waiting};
+use conn::{Conn, Io, Next, Ready};
 use ctx::Ctx;
 use timer::{Entry, Wheel};
 
@@ -37,10 +37,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections accepted from one listener per loop turn, so that a flood of new connections
 /// cannot starve the established ones of their turn.
 const ACCEPT_BATCH: usize = 128;
-/// While draining, how long a connection with nothing in flight may stay open before it is
-/// closed. A client sending its next request in this time gets it answered (with
-/// `Connection: close`) instead of finding the connection closed under it.
-const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(500);
 
 /// From the supervisor to a worker.
 pub enum Command {
@@ -131,6 +127,8 @@ struct Worker {
     /// Emptied when draining: deregistering them stops new connections here. The sockets stay
     /// open as long as the supervisor or a newer worker holds them.
     listeners: Vec<TcpListener>,
+    /// The config and routes new requests are served by.
+    current: Arc<Shared>,
     /// The config before the last reload, for requests that were in flight then.
     previous: Option<Arc<Shared>>,
     conns: Slab<Conn>,
@@ -141,7 +139,7 @@ struct Worker {
     parser: RequestParser,
     ctx: Ctx,
     inbox: Receiver<Command>,
-    /// Generation for the next connection (see [`Conn::gen`]).
+    /// Generation for the next connection (see [`timer::Slot`]).
     next_gen: u32,
     /// Accepting is paused until then (out of file descriptors).
     accept_paused_until: Option<Instant>,
@@ -170,13 +168,14 @@ impl Worker {
             id,
             poll,
             listeners,
+            current: shared.clone(),
             previous: None,
             conns: Slab::new(),
             wheel: Wheel::new(now),
             due: Vec::new(),
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
-            ctx: Ctx::new(shared, stats, now, READ_BUF),
+            ctx: Ctx::new(stats, now, READ_BUF),
             inbox,
             next_gen: 0,
             accept_paused_until: None,
@@ -243,7 +242,7 @@ impl Worker {
 
     /// Accept until the queue is empty, the connection limit is reached, or fds run out.
     fn accept_from(&mut self, i: usize) {
-        let max = self.ctx.shared.config.max_connections;
+        let max = self.current.config.max_connections;
         for _ in 0..ACCEPT_BATCH {
             if self.accept_paused_until.is_some() || self.conns.len() >= max {
                 return;
@@ -276,14 +275,21 @@ impl Worker {
         let conn = entry.insert(Conn::new(stream, self.next_gen));
         self.ctx.stats.accepted.inc();
         self.ctx.stats.open.add(1);
-        if self.ctx.shared.config.defer_accept {
+        if self.current.config.defer_accept {
             // The kernel handed this connection over because its first bytes are here: answer
             // them before registering, so a `Connection: close` exchange is accept, read,
             // write, close, with no epoll call at all. (Without TCP_DEFER_ACCEPT the request
             // is often not here yet, and the failed read costs more than it saves.)
-            let next = conn.on_readable(&mut self.rbuf, false, &mut self.parser, &mut self.ctx);
-            self.ctx.wbuf.clear();
-            if let Next::Close(reason) = next {
+            let ready = Ready {
+                readable: true,
+                writable: false,
+                read_closed: false,
+            };
+            let io = Io {
+                rbuf: &mut self.rbuf,
+                parser: &mut self.parser,
+            };
+            if let Next::Close(reason) = conn.on_event(ready, io, &self.current, &mut self.ctx) {
                 self.close(key, reason);
                 return;
             }
@@ -307,46 +313,37 @@ impl Worker {
             self.close(key, CloseReason::Error);
             return;
         }
-        // No timer yet: start one (the header timeout runs from accept).
-        let (waiting, _) = conn.waiting_for();
-        self.start_timer(key, waiting);
+        // The header timeout runs from accept.
+        self.arm(key, true);
     }
 
     fn conn_event(&mut self, key: usize, event: &mio::event::Event) {
-        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-        let (writable, read_closed) = (event.is_writable(), event.is_read_closed());
+        let ready = Ready {
+            readable: event.is_readable() || event.is_read_closed() || event.is_error(),
+            writable: event.is_writable(),
+            read_closed: event.is_read_closed(),
+        };
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         // A request that was in flight at a reload finishes under the config it started with.
-        let old = conn.old_config && self.previous.is_some();
-        if old {
-            std::mem::swap(
-                &mut self.ctx.shared,
-                self.previous.as_mut().expect("checked"),
-            );
-        }
-        let mut next = Next::Keep;
-        if writable {
-            next = conn.on_writable(&mut self.rbuf, &mut self.parser, &mut self.ctx);
-        }
-        if readable && next == Next::Keep {
-            next = conn.on_readable(&mut self.rbuf, read_closed, &mut self.parser, &mut self.ctx);
-        }
-        if old {
-            std::mem::swap(
-                &mut self.ctx.shared,
-                self.previous.as_mut().expect("checked"),
-            );
+        let shared = match &self.previous {
+            Some(previous) if conn.old_config => previous,
+            _ => &self.current,
+        };
+        let io = Io {
+            rbuf: &mut self.rbuf,
+            parser: &mut self.parser,
+        };
+        let next = conn.on_event(ready, io, shared, &mut self.ctx);
+        if conn.old_config {
             conn.old_config = conn.has_partial_request();
         }
-        // Responses are flushed on every path that keeps the connection; on the paths that
-        // close it, what is left must not leak into the next connection's write.
-        self.ctx.wbuf.clear();
+        debug_assert!(self.ctx.wbuf.is_empty(), "a connection left staged bytes");
         match next {
             Next::Keep => {
                 self.want_writable(key);
-                self.arm(key);
+                self.arm(key, false);
             }
             Next::Close(reason) => self.close(key, reason),
         }
@@ -368,41 +365,17 @@ impl Worker {
         }
     }
 
-    /// Point the connection's timer at what it now waits for.
-    fn arm(&mut self, key: usize) {
-        let conn = &mut self.conns[key];
-        let (waiting, restart) = conn.waiting_for();
-        if !restart && waiting == conn.waiting {
-            return;
-        }
-        self.start_timer(key, waiting);
-    }
-
-    /// Set the connection's deadline for `waiting`, from now.
-    fn start_timer(&mut self, key: usize, waiting: Waiting) {
-        let conn = &mut self.conns[key];
-        let config = &self.ctx.shared.config;
-        let timeout = match waiting {
-            // A connection that never sent a byte has nothing in flight: drain it like an idle one.
-            Waiting::Head if self.ctx.draining && conn.is_fresh() => {
-                DRAIN_IDLE_GRACE.min(config.header_timeout)
-            }
-            Waiting::Head => config.header_timeout,
-            Waiting::Body => config.body_timeout,
-            Waiting::Idle if self.ctx.draining => DRAIN_IDLE_GRACE.min(config.keepalive_timeout),
-            Waiting::Idle => config.keepalive_timeout,
-            Waiting::Write => config.write_timeout,
-            Waiting::Linger => Conn::linger(),
-        };
-        conn.waiting = waiting;
-        conn.deadline = self.wheel.deadline(self.ctx.now, timeout);
-        // A later deadline is found when the current entry comes due; an earlier one needs
-        // an entry of its own (the old one then goes stale).
-        if conn.wheel_tick.is_none_or(|t| t > conn.deadline) {
-            conn.wheel_tick = Some(conn.deadline);
-            self.wheel
-                .schedule((key, conn.gen, conn.deadline), conn.deadline);
-        }
+    /// Point the connection's timer at what it now waits for (see [`Conn::arm_timer`]).
+    fn arm(&mut self, key: usize, force: bool) {
+        let config = &self.current.config;
+        self.conns[key].arm_timer(
+            &mut self.wheel,
+            key,
+            self.ctx.now,
+            config,
+            self.ctx.draining,
+            force,
+        );
     }
 
     fn close(&mut self, key: usize, reason: CloseReason) {
@@ -412,7 +385,7 @@ impl Worker {
         self.ctx.stats.closed(reason);
         // A free slot: connections waiting in the accept queue can come in on the next turn
         // (not from here: `add` may close, and would recurse).
-        if self.conns.len() + 1 == self.ctx.shared.config.max_connections {
+        if self.conns.len() + 1 == self.current.config.max_connections {
             self.accept_more = true;
         }
     }
@@ -421,24 +394,15 @@ impl Worker {
         let now_tick = self.wheel.tick_of(self.ctx.now);
         let mut due = std::mem::take(&mut self.due);
         self.wheel.expire(self.ctx.now, &mut due);
-        for (key, gen, tick) in due.drain(..) {
+        for entry in due.drain(..) {
+            let key = entry.0;
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.gen != gen || conn.wheel_tick != Some(tick) {
+            if !self.wheel.fired(&mut conn.timer, entry, now_tick) {
                 continue;
             }
-            if conn.deadline > now_tick {
-                conn.wheel_tick = Some(conn.deadline);
-                self.wheel
-                    .schedule((key, gen, conn.deadline), conn.deadline);
-                continue;
-            }
-            conn.wheel_tick = None;
-            let mut reason = conn.on_timeout(&mut self.ctx);
-            if self.ctx.draining && reason == CloseReason::KeepaliveTimeout {
-                reason = CloseReason::Shutdown;
-            }
+            let reason = conn.on_timeout(&mut self.ctx);
             self.close(key, reason);
         }
         self.due = due;
@@ -456,7 +420,7 @@ impl Worker {
 
     /// Serve new requests by `shared`; requests already in flight keep the old config.
     fn reload(&mut self, shared: Arc<Shared>) {
-        let old = std::mem::replace(&mut self.ctx.shared, shared);
+        let old = std::mem::replace(&mut self.current, shared);
         let mut any = false;
         for (_, conn) in self.conns.iter_mut() {
             conn.old_config = conn.has_partial_request();
@@ -480,8 +444,7 @@ impl Worker {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             // Re-arm each timer: idle ones now wait only for the drain grace.
-            self.conns[key].waiting = Waiting::Linger;
-            self.arm(key);
+            self.arm(key, true);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! A per-worker timing wheel for connection timeouts.
+//! A per-worker timing wheel for connection timeouts, and each connection's [`Slot`] in it.
 //!
 //! Each connection keeps its own deadline (in ticks) and sits in at most one slot of the wheel.
 //! Moving a deadline later costs nothing: the connection is looked at when its old slot comes
@@ -23,10 +23,33 @@ fn millis(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_millis()))
 }
 
-/// An entry: the connection's slab key, the generation it had when scheduled, and the tick it
-/// was scheduled for (a connection whose deadline moved earlier has a newer entry; the old one
-/// is recognised as stale by its tick).
+/// An entry: the connection's slab key, its slot's generation, and the tick it was scheduled
+/// for (a connection whose deadline moved earlier has a newer entry; the old one is recognised
+/// as stale by its tick).
 pub type Entry = (usize, u32, u64);
+
+/// A connection's timer: its deadline, and the one entry of the wheel that stands for it.
+/// Only the wheel changes it ([`Wheel::arm`], [`Wheel::fired`]).
+#[derive(Debug)]
+pub struct Slot {
+    /// Tells this connection apart from a later one that reuses its slab key.
+    gen: u32,
+    /// The tick at which the timer fires.
+    deadline: u64,
+    /// The tick of the live entry in the wheel, if there is one.
+    scheduled: Option<u64>,
+}
+
+impl Slot {
+    /// A timer not armed yet, for the connection of generation `gen`.
+    pub fn new(gen: u32) -> Slot {
+        Slot {
+            gen,
+            deadline: 0,
+            scheduled: None,
+        }
+    }
+}
 
 /// The wheel.
 #[derive(Debug)]
@@ -51,18 +74,46 @@ impl Wheel {
         }
     }
 
+    /// Set `slot` (of the connection at slab `key`) to fire `timeout` after `now`. A later
+    /// deadline costs nothing: it is found when the current entry comes due. An earlier one
+    /// needs an entry of its own (the old one then goes stale).
+    pub fn arm(&mut self, slot: &mut Slot, key: usize, now: Instant, timeout: Duration) {
+        slot.deadline = self.deadline(now, timeout);
+        if slot.scheduled.is_none_or(|t| t > slot.deadline) {
+            slot.scheduled = Some(slot.deadline);
+            self.schedule((key, slot.gen, slot.deadline), slot.deadline);
+        }
+    }
+
+    /// Has `slot` fired, by `entry` (taken from the wheel by [`expire`](Self::expire), in the
+    /// tick `now_tick`)? A stale entry is ignored, and one whose deadline moved later is put
+    /// back in the wheel.
+    pub fn fired(&mut self, slot: &mut Slot, entry: Entry, now_tick: u64) -> bool {
+        let (key, gen, tick) = entry;
+        if slot.gen != gen || slot.scheduled != Some(tick) {
+            return false;
+        }
+        if slot.deadline > now_tick {
+            slot.scheduled = Some(slot.deadline);
+            self.schedule((key, gen, slot.deadline), slot.deadline);
+            return false;
+        }
+        slot.scheduled = None;
+        true
+    }
+
     /// The tick `now` falls in.
     pub fn tick_of(&self, now: Instant) -> u64 {
         millis(now.saturating_duration_since(self.epoch)) / TICK_MILLIS
     }
 
     /// The tick at which `timeout` from `now` has passed (rounded up, so never early).
-    pub fn deadline(&self, now: Instant, timeout: Duration) -> u64 {
+    fn deadline(&self, now: Instant, timeout: Duration) -> u64 {
         self.tick_of(now) + millis(timeout).div_ceil(TICK_MILLIS) + 1
     }
 
     /// Put an entry in the slot of `deadline`.
-    pub fn schedule(&mut self, entry: Entry, deadline: u64) {
+    fn schedule(&mut self, entry: Entry, deadline: u64) {
         let deadline = deadline.max(self.next);
         self.slots[(deadline % SLOTS as u64) as usize].push(entry);
         self.len += 1;
@@ -118,6 +169,35 @@ mod tests {
         wheel.expire(t0 + Duration::from_millis(80), &mut due);
         assert_eq!(due, vec![(7, 1, d)]);
         assert_eq!(wheel.next_timeout(t0), None);
+    }
+
+    #[test]
+    fn a_slot_fires_once_at_its_latest_deadline_and_ignores_stale_entries() {
+        let t0 = Instant::now();
+        let mut wheel = Wheel::new(t0);
+        let mut slot = Slot::new(3);
+        wheel.arm(&mut slot, 9, t0, Duration::from_millis(50));
+        // Pushed later: no new entry; the old one is rescheduled when it comes due.
+        wheel.arm(
+            &mut slot,
+            9,
+            t0 + Duration::from_millis(20),
+            Duration::from_millis(50),
+        );
+        let mut due = Vec::new();
+        wheel.expire(t0 + Duration::from_millis(65), &mut due);
+        assert_eq!(due.len(), 1);
+        let now_tick = wheel.tick_of(t0 + Duration::from_millis(65));
+        assert!(!wheel.fired(&mut slot, due[0], now_tick));
+        due.clear();
+        wheel.expire(t0 + Duration::from_millis(90), &mut due);
+        let now_tick = wheel.tick_of(t0 + Duration::from_millis(90));
+        assert_eq!(due.len(), 1);
+        // Another connection in the same slab slot (another generation) is not fired by it.
+        assert!(!wheel.fired(&mut Slot::new(4), due[0], now_tick));
+        assert!(wheel.fired(&mut slot, due[0], now_tick));
+        // Fired once: the same entry again is stale.
+        assert!(!wheel.fired(&mut slot, due[0], now_tick));
     }
 
     #[test]
