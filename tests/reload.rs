@@ -40,22 +40,29 @@ struct WrkResult {
     socket_errors: u64,
     non_2xx: u64,
     wrong_body: u64,
+    /// Responses carrying each of the two expected bodies.
+    bodies: [u64; 2],
 }
 
-/// A wrk Lua script counting responses whose body is neither expected body.
+/// A wrk Lua script counting the responses with each expected body, and those with neither.
 fn wrk_script(bodies: [&str; 2]) -> String {
     format!(
         r#"
 local threads = {{}}
 setup = function(thread) table.insert(threads, thread) end
-init = function(args) wrong = 0 end
+init = function(args) wrong = 0; first = 0; second = 0 end
 response = function(status, headers, body)
-  if body ~= "{a}\n" and body ~= "{b}\n" then wrong = wrong + 1 end
+  if body == "{a}\n" then first = first + 1
+  elseif body == "{b}\n" then second = second + 1
+  else wrong = wrong + 1 end
 end
 done = function(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do total = total + t:get("wrong") end
-  io.write("WRONG_BODIES " .. total .. "\n")
+  local totals = {{wrong = 0, first = 0, second = 0}}
+  for _, t in ipairs(threads) do
+    for name, total in pairs(totals) do totals[name] = total + t:get(name) end
+  end
+  io.write("WRONG_BODIES " .. totals.wrong .. "\n")
+  io.write("BODIES " .. totals.first .. " " .. totals.second .. "\n")
 end
 "#,
         a = bodies[0],
@@ -111,10 +118,16 @@ fn wrk_while(
             r.non_2xx = rest.trim().parse().unwrap();
         } else if let Some(rest) = line.strip_prefix("WRONG_BODIES ") {
             r.wrong_body = rest.trim().parse().unwrap();
+        } else if let Some(rest) = line.strip_prefix("BODIES ") {
+            let counts: Vec<u64> = rest
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect();
+            r.bodies = counts.try_into().expect("two body counts");
         }
     }
     assert!(
-        text.contains("WRONG_BODIES"),
+        text.contains("WRONG_BODIES") && text.contains("\nBODIES "),
         "the check script did not run: {text}"
     );
     r
@@ -170,7 +183,13 @@ fn reload_run(conns: usize, workers: [usize; 2]) {
         "{}",
         server.stderr()
     );
-    // Both bodies were really served.
+    // Both bodies were really served: a reload that only logged "reloaded" would serve one.
+    let [alpha, bravo] = result.bodies;
+    assert!(
+        alpha > 0 && bravo > 0,
+        "alpha {alpha}, bravo {bravo}: {result:?}"
+    );
+    // And the server still answers after the last reload.
     let body = roundtrip(server.addr(), b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body;
     assert!(body == b"alpha\n" || body == b"bravo\n");
     server.signal(libc::SIGTERM);
