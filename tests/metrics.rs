@@ -2,12 +2,7 @@
 //! promtool accepts the exposition, a real Prometheus scrapes it, `/healthz` and `/readyz`
 //! answer, `--metrics-listen off` listens nowhere, and the example deploy files are valid.
 
-#[path = "common/launch.rs"]
-mod launch;
-#[path = "common/metrics_helpers.rs"]
-mod metrics_helpers;
-#[path = "common/metrics_tools.rs"]
-mod metrics_tools;
+mod common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -16,8 +11,19 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cerberus::http::ParseError;
-use metrics_helpers::*;
-use metrics_tools::*;
+use common::launch::run;
+use common::metrics_helpers::*;
+use common::metrics_tools::*;
+use common::{roundtrip_until_close, run_bin, tool, Client, Server};
+
+/// Start the server with two workers and `--metrics-listen metrics_listen` (`127.0.0.1:0` or
+/// `off`).
+fn start(metrics_listen: &str) -> Server {
+    Server::builder("")
+        .workers(2)
+        .metrics_listen(metrics_listen)
+        .start()
+}
 
 /// The `method` label a request method is counted under.
 fn method_label(method: &str) -> &str {
@@ -43,14 +49,14 @@ fn requests_by_series(e: &Exposition) -> BTreeMap<(String, String), f64> {
 
 #[test]
 fn requests_total_counts_exactly_the_requests_sent() {
-    let server = Cerberus::start("127.0.0.1:0");
+    let server = start("127.0.0.1:0");
     let mut expected: BTreeMap<(String, String), f64> = BTreeMap::new();
     let mut count = |method: &str, status: u16| {
         let key = (method_label(method).to_owned(), status.to_string());
         *expected.entry(key).or_default() += 1.0;
     };
     let mut received = 0;
-    let mut c = KeepAlive::connect(server.listen);
+    let mut c = Client::connect(server.addr());
     let methods = [
         "GET", "HEAD", "POST", "DELETE", "PROPFIND", "OPTIONS", "GET",
     ];
@@ -62,16 +68,24 @@ fn requests_total_counts_exactly_the_requests_sent() {
         } else {
             format!("{method} /p{i} HTTP/1.1\r\nHost: t\r\n\r\n")
         };
-        c.send(request.as_bytes());
+        c.send(&request);
         received += request.len();
-        count(method, c.read_status(method == "HEAD"));
+        let response = if method == "HEAD" {
+            c.read_head_response()
+        } else {
+            c.read_response()
+        };
+        count(method, response.status);
     }
     // Rejected requests: the parser never trusted their method, so they count as `other`.
     for raw in [
         "GET / HTTP/1.1\nHost: t\r\n\r\n",
         "FOO / HTTP/1.1\r\nHost: t\r\n\r\n",
     ] {
-        count("other", request(server.listen, raw).status);
+        count(
+            "other",
+            roundtrip_until_close(server.addr(), raw.as_bytes()).status,
+        );
         received += raw.len();
     }
 
@@ -97,18 +111,18 @@ fn requests_total_counts_exactly_the_requests_sent() {
 fn concurrent_keepalive_requests_add_up_exactly() {
     const CLIENTS: usize = 32;
     const EACH: usize = 200;
-    let server = Cerberus::start("127.0.0.1:0");
-    let addr = server.listen;
+    let server = start("127.0.0.1:0");
+    let addr = server.addr();
     let barrier = std::sync::Barrier::new(CLIENTS + 1);
     let statuses = std::thread::scope(|s| {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
                 s.spawn(|| {
-                    let mut c = KeepAlive::connect(addr);
+                    let mut c = Client::connect(addr);
                     let mut ok = 0;
                     for _ in 0..EACH {
                         c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-                        ok += usize::from(c.read_status(false) == 200);
+                        ok += usize::from(c.read_response().status == 200);
                     }
                     // Hold the connection until the open gauges have been checked.
                     barrier.wait();
@@ -174,15 +188,15 @@ fn assert_histogram_is_consistent(e: &Exposition, total: f64) {
 
 #[test]
 fn exposition_passes_promtool_check_metrics() {
-    let Some(promtool) = tool("promtool") else {
+    let Some(promtool) = tool("promtool", "prometheus") else {
         return;
     };
-    let server = Cerberus::start("127.0.0.1:0");
+    let server = start("127.0.0.1:0");
     // Traffic first, so every family (requests, histogram) has samples to lint.
-    let mut c = KeepAlive::connect(server.listen);
+    let mut c = Client::connect(server.addr());
     c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-    c.read_status(false);
-    request(server.listen, "GET / HTTP/1.1\nHost: t\r\n\r\n");
+    c.read_response();
+    roundtrip_until_close(server.addr(), b"GET / HTTP/1.1\nHost: t\r\n\r\n");
     let reply = get(server.metrics(), "/metrics");
     assert_eq!(reply.status, 200);
     assert_eq!(
@@ -209,15 +223,15 @@ fn exposition_passes_promtool_check_metrics() {
 
 #[test]
 fn prometheus_scrapes_the_request_count() {
-    let Some(prometheus) = tool("prometheus") else {
+    let Some(prometheus) = tool("prometheus", "prometheus") else {
         return;
     };
-    let server = Cerberus::start("127.0.0.1:0");
+    let server = start("127.0.0.1:0");
     let sent = 17;
-    let mut c = KeepAlive::connect(server.listen);
+    let mut c = Client::connect(server.addr());
     for _ in 0..sent {
         c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-        c.read_status(false);
+        c.read_response();
     }
     let p = Prometheus::start(&prometheus, server.metrics());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -239,7 +253,7 @@ fn prometheus_scrapes_the_request_count() {
 
 #[test]
 fn healthz_and_readyz_answer_200() {
-    let server = Cerberus::start("127.0.0.1:0");
+    let server = start("127.0.0.1:0");
     for path in ["/healthz", "/readyz"] {
         let reply = get(server.metrics(), path);
         assert_eq!(reply.status, 200, "{path}: {}", reply.text());
@@ -249,27 +263,28 @@ fn healthz_and_readyz_answer_200() {
 
 #[test]
 fn other_paths_get_404_and_other_methods_405() {
-    let server = Cerberus::start("127.0.0.1:0");
+    let server = start("127.0.0.1:0");
     let m = server.metrics();
     assert_eq!(get(m, "/").status, 404);
     assert_eq!(get(m, "/metricsx").status, 404);
-    let post = request(
+    let post = roundtrip_until_close(
         m,
-        "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+        b"POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
     );
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
-    let head = request(m, "HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = roundtrip_until_close(m, b"HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     // A query string does not change the page.
     assert_eq!(get(m, "/metrics?x=1").status, 200);
-    assert_eq!(request(m, "GET / HTTP/1.1\nHost: t\r\n\r\n").status, 400);
+    let bare_lf = roundtrip_until_close(m, b"GET / HTTP/1.1\nHost: t\r\n\r\n");
+    assert_eq!(bare_lf.status, 400);
 }
 
 #[test]
 fn a_silent_client_does_not_wedge_the_metrics_listener() {
-    let server = Cerberus::start("127.0.0.1:0");
+    let server = start("127.0.0.1:0");
     let silent = std::net::TcpStream::connect(server.metrics()).unwrap();
     let start = Instant::now();
     assert_eq!(get(server.metrics(), "/healthz").status, 200);
@@ -280,37 +295,34 @@ fn a_silent_client_does_not_wedge_the_metrics_listener() {
 
 #[test]
 fn metrics_on_listens_on_both_ports() {
-    let server = Cerberus::start("127.0.0.1:0");
+    let server = start("127.0.0.1:0");
     let ports = listening_ports(server.pid());
-    let want = [server.listen.port(), server.metrics().port()];
+    let want = [server.addr().port(), server.metrics().port()];
     assert_eq!(ports, want.into_iter().collect());
 }
 
 #[test]
 fn metrics_off_listens_on_the_request_port_only() {
-    let server = Cerberus::start("off");
-    assert_eq!(server.metrics, None);
+    let server = start("off");
+    assert_eq!(server.metrics_addr(), None);
     let ports = listening_ports(server.pid());
-    assert_eq!(ports, [server.listen.port()].into_iter().collect());
+    assert_eq!(ports, [server.addr().port()].into_iter().collect());
 }
 
 #[test]
 fn a_taken_metrics_address_fails_start_up_naming_it() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--metrics-listen",
-            &addr,
-        ])
-        .output()
-        .expect("run cerberus");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Bounded in time: a binary that hung on the taken address would fail, not hang, the test.
+    let (status, _, stderr) = run_bin(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--metrics-listen",
+        &addr,
+    ]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&addr), "{stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
 }
@@ -322,7 +334,7 @@ fn deploy_dir() -> &'static Path {
 
 #[test]
 fn example_alert_rules_and_config_pass_promtool() {
-    let Some(promtool) = tool("promtool") else {
+    let Some(promtool) = tool("promtool", "prometheus") else {
         return;
     };
     let dir = deploy_dir();
@@ -332,16 +344,7 @@ fn example_alert_rules_and_config_pass_promtool() {
         &["test", "rules", "alerts_test.yml"],
     ];
     for args in checks {
-        let out = Command::new(&promtool)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run promtool");
-        assert!(
-            out.status.success(),
-            "promtool {args:?}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (status, out, err) = run(Command::new(&promtool).args(args).current_dir(dir), b"");
+        assert!(status.success(), "promtool {args:?}:\n{out}{err}");
     }
 }

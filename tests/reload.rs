@@ -3,7 +3,8 @@
 //! The reload runs follow the bar in the lifecycle issue: wrk keeps 64 (then 1,000)
 //! connections busy while the test sends SIGHUP every 200 ms for 10 s, alternating two configs
 //! whose bodies differ (and, in one run, whose worker counts differ). Every response must be a
-//! 2xx carrying one of the two bodies, and wrk must see no socket error.
+//! 2xx carrying one of the two bodies, each body must have been served, and wrk must see no
+//! socket error.
 
 mod common;
 
@@ -11,103 +12,26 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::launch::Launched;
-use common::{roundtrip, TempDir, BIN};
+use common::{roundtrip, tool, Server, TempDir};
 
 /// Signals are process-wide: run the tests that send them to children one at a time, so a
 /// loaded CI machine does not also have to run two wrk loads at once.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// A cerberus started on a config file the test can rewrite.
-struct Reloadable {
-    process: Launched,
-    addr: SocketAddr,
-    config: std::path::PathBuf,
-    _dir: TempDir,
+/// Start the server on `config` alone (no `--listen`, `--workers` or `--metrics-listen`), so
+/// that a reload can change all of it.
+fn start(config: &str) -> Server {
+    Server::builder(config).flags_from_config().start()
 }
 
-impl Reloadable {
-    fn start(config: &str, env: &[(&str, String)]) -> Reloadable {
-        Self::start_with(config, env, |_| {})
-    }
-
-    fn start_with(
-        config: &str,
-        env: &[(&str, String)],
-        setup: impl FnOnce(&mut Command),
-    ) -> Reloadable {
-        let dir = TempDir::new();
-        let path = dir.write("cerberus.toml", config.as_bytes());
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config").arg(&path);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        setup(&mut cmd);
-        let process = Launched::spawn(&mut cmd);
-        let ready = |line: &str| {
-            let rest = line.strip_prefix("cerberus: listening on ")?;
-            rest.split(' ').next()?.parse::<SocketAddr>().ok()
-        };
-        let Some(addr) = process.wait_for(Duration::from_secs(15), ready) else {
-            panic!("cerberus did not start; stderr:\n{}", process.stderr());
-        };
-        Reloadable {
-            process,
-            addr,
-            config: path,
-            _dir: dir,
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) takes plain integers; the pid is our unreaped child.
-        let rc = unsafe { libc::kill(self.process.child.id() as libc::pid_t, signal) };
-        assert_eq!(rc, 0);
-    }
-
-    fn reload_with(&self, config: &str) {
-        std::fs::write(&self.config, config).unwrap();
-        self.signal(libc::SIGHUP);
-    }
-
-    fn stderr(&self) -> String {
-        self.process.stderr()
-    }
-
-    /// Wait until stderr contains `needle` `count` times (bounded).
-    fn wait_log(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.stderr().matches(needle).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "no {count}x {needle:?} in stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.process.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-}
-
+/// A whole config (`Server::builder` adds `pin = false`) whose default response is `body`.
 fn config(body: &str, workers: usize, extra: &str) -> String {
-    format!("listen = \"127.0.0.1:0\"\nworkers = {workers}\npin = false\nmetrics_listen = \"off\"\n{extra}\n[default_response]\nbody = \"{body}\\n\"\n")
+    format!("listen = \"127.0.0.1:0\"\nworkers = {workers}\nmetrics_listen = \"off\"\n{extra}\n[default_response]\nbody = \"{body}\\n\"\n")
 }
 
 /// What one wrk run saw.
@@ -117,22 +41,29 @@ struct WrkResult {
     socket_errors: u64,
     non_2xx: u64,
     wrong_body: u64,
+    /// Responses carrying each of the two expected bodies.
+    bodies: [u64; 2],
 }
 
-/// A wrk Lua script counting responses whose body is neither expected body.
+/// A wrk Lua script counting the responses with each expected body, and those with neither.
 fn wrk_script(bodies: [&str; 2]) -> String {
     format!(
         r#"
 local threads = {{}}
 setup = function(thread) table.insert(threads, thread) end
-init = function(args) wrong = 0 end
+init = function(args) wrong = 0; first = 0; second = 0 end
 response = function(status, headers, body)
-  if body ~= "{a}\n" and body ~= "{b}\n" then wrong = wrong + 1 end
+  if body == "{a}\n" then first = first + 1
+  elseif body == "{b}\n" then second = second + 1
+  else wrong = wrong + 1 end
 end
 done = function(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do total = total + t:get("wrong") end
-  io.write("WRONG_BODIES " .. total .. "\n")
+  local totals = {{wrong = 0, first = 0, second = 0}}
+  for _, t in ipairs(threads) do
+    for name, total in pairs(totals) do totals[name] = total + t:get(name) end
+  end
+  io.write("WRONG_BODIES " .. totals.wrong .. "\n")
+  io.write("BODIES " .. totals.first .. " " .. totals.second .. "\n")
 end
 "#,
         a = bodies[0],
@@ -188,17 +119,23 @@ fn wrk_while(
             r.non_2xx = rest.trim().parse().unwrap();
         } else if let Some(rest) = line.strip_prefix("WRONG_BODIES ") {
             r.wrong_body = rest.trim().parse().unwrap();
+        } else if let Some(rest) = line.strip_prefix("BODIES ") {
+            let counts: Vec<u64> = rest
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect();
+            r.bodies = counts.try_into().expect("two body counts");
         }
     }
     assert!(
-        text.contains("WRONG_BODIES"),
+        text.contains("WRONG_BODIES") && text.contains("\nBODIES "),
         "the check script did not run: {text}"
     );
     r
 }
 
 /// Reload every 200 ms for `seconds`, alternating configs; returns how many reloads were sent.
-fn hup_loop(server: &Reloadable, configs: [&str; 2], seconds: u64) -> usize {
+fn hup_loop(server: &Server, configs: [&str; 2], seconds: u64) -> usize {
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut n = 0;
     while Instant::now() < end {
@@ -209,22 +146,9 @@ fn hup_loop(server: &Reloadable, configs: [&str; 2], seconds: u64) -> usize {
     n
 }
 
-/// Is wrk installed? Without it the load runs cannot happen: that fails under `CI=true`
-/// (CI installs it, and a skipped check there would hide a regression) and skips elsewhere.
-fn have_wrk() -> bool {
-    let found = Command::new("wrk").arg("--version").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "wrk is not installed and CI=true (apt-get install wrk)"
-        );
-        eprintln!("skipping: wrk is not installed (apt-get install wrk)");
-    }
-    found
-}
-
 fn reload_run(conns: usize, workers: [usize; 2]) {
-    if !have_wrk() {
+    // Without wrk the load runs cannot happen: skip, or fail under `CI=true`.
+    if tool("wrk", "wrk").is_none() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,11 +156,11 @@ fn reload_run(conns: usize, workers: [usize; 2]) {
         config("alpha", workers[0], ""),
         config("bravo", workers[1], ""),
     ];
-    let mut server = Reloadable::start(&configs[0], &[]);
+    let mut server = start(&configs[0]);
     let seconds = 10;
     let mut reloads = 0;
     let result = wrk_while(
-        server.addr,
+        server.addr(),
         conns,
         seconds,
         &wrk_script(["alpha", "bravo"]),
@@ -254,14 +178,20 @@ fn reload_run(conns: usize, workers: [usize; 2]) {
         "{result:?}"
     );
     assert!(reloads >= 40, "only {reloads} reloads");
-    server.wait_log("cerberus: reloaded", reloads);
+    server.wait_stderr("cerberus: reloaded", reloads);
     assert!(
         !server.stderr().contains("reload failed"),
         "{}",
         server.stderr()
     );
-    // Both bodies were really served.
-    let body = roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body;
+    // Both bodies were really served: a reload that only logged "reloaded" would serve one.
+    let [alpha, bravo] = result.bodies;
+    assert!(
+        alpha > 0 && bravo > 0,
+        "alpha {alpha}, bravo {bravo}: {result:?}"
+    );
+    // And the server still answers after the last reload.
+    let body = roundtrip(server.addr(), b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body;
     assert!(body == b"alpha\n" || body == b"bravo\n");
     server.signal(libc::SIGTERM);
     assert!(server
@@ -289,9 +219,9 @@ fn a_bad_config_is_rejected_and_the_old_one_keeps_serving() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let good = config("alpha", 1, "metrics_listen = \"127.0.0.1:0\"")
         .replace("metrics_listen = \"off\"\n", "");
-    let server = Reloadable::start(&good, &[]);
+    let server = start(&good);
     server.reload_with("listen = \"127.0.0.1:0\"\nworkers = 1\nthis_key_is_wrong = true\n");
-    server.wait_log("reload failed", 1);
+    server.wait_stderr("reload failed", 1);
     let log = server.stderr();
     assert!(
         log.contains("this_key_is_wrong")
@@ -299,11 +229,11 @@ fn a_bad_config_is_rejected_and_the_old_one_keeps_serving() {
         "{log}"
     );
     assert_eq!(
-        roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+        roundtrip(server.addr(), b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
         b"alpha\n"
     );
     // The failure is counted, then a good reload is counted and clears the flag.
-    let metrics = metrics_addr(&log);
+    let metrics = server.metrics();
     let scrape = || roundtrip_text(metrics, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
     let text = scrape();
     assert!(
@@ -312,9 +242,9 @@ fn a_bad_config_is_rejected_and_the_old_one_keeps_serving() {
     );
     assert!(text.contains("cerberus_last_reload_success 0"), "{text}");
     server.reload_with(&good.replace("alpha", "bravo"));
-    server.wait_log("cerberus: reloaded", 1);
+    server.wait_stderr("cerberus: reloaded", 1);
     assert_eq!(
-        roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+        roundtrip(server.addr(), b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
         b"bravo\n"
     );
     let text = scrape();
@@ -340,27 +270,19 @@ fn silent_wait(addr: SocketAddr) -> Duration {
 fn a_reload_turns_defer_accept_on_and_off() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let off = config("a", 1, "header_timeout = \"200ms\"\ndefer_accept = false");
-    let server = Reloadable::start(&off, &[]);
+    let server = start(&off);
     // Without it, a silent connection is accepted at once; with it, about 1 s later (the
     // SYN-ACK retransmission), so its 408 comes that much later.
-    let quick = silent_wait(server.addr);
+    let quick = silent_wait(server.addr());
     assert!(quick < Duration::from_millis(900), "{quick:?}");
     server.reload_with(&off.replace("defer_accept = false", "defer_accept = true"));
-    server.wait_log("cerberus: reloaded", 1);
-    let held = silent_wait(server.addr);
+    server.wait_stderr("cerberus: reloaded", 1);
+    let held = silent_wait(server.addr());
     assert!(held >= Duration::from_millis(1150), "{held:?}");
     server.reload_with(&off);
-    server.wait_log("cerberus: reloaded", 2);
-    let quick = silent_wait(server.addr);
+    server.wait_stderr("cerberus: reloaded", 2);
+    let quick = silent_wait(server.addr());
     assert!(quick < Duration::from_millis(900), "{quick:?}");
-}
-
-fn metrics_addr(log: &str) -> SocketAddr {
-    log.split("metrics on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .expect(log)
 }
 
 fn roundtrip_text(addr: SocketAddr, request: &str) -> String {
@@ -370,12 +292,12 @@ fn roundtrip_text(addr: SocketAddr, request: &str) -> String {
 #[test]
 fn a_request_in_flight_across_a_new_generation_is_answered() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = Reloadable::start(&config("alpha", 1, ""), &[]);
-    let mut client = common::Client::connect(server.addr);
+    let server = start(&config("alpha", 1, ""));
+    let mut client = server.connect();
     client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhe");
     std::thread::sleep(Duration::from_millis(100));
     server.reload_with(&config("bravo", 2, ""));
-    server.wait_log("new generation", 1);
+    server.wait_stderr("new generation", 1);
     std::thread::sleep(Duration::from_millis(300));
     client.send(b"llo");
     let response = client.read_response();
@@ -384,7 +306,7 @@ fn a_request_in_flight_across_a_new_generation_is_answered() {
     assert_eq!(response.body, b"alpha\n");
     assert_eq!(response.header("Connection"), Some("close"));
     assert_eq!(
-        roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
+        roundtrip(server.addr(), b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
         b"bravo\n"
     );
 }
@@ -426,11 +348,11 @@ fn systemd_notifications_follow_the_lifecycle() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new();
     let (path, rx) = notify_socket(&dir);
-    let env = [
-        ("NOTIFY_SOCKET", path.display().to_string()),
-        ("WATCHDOG_USEC", "200000".to_owned()),
-    ];
-    let mut server = Reloadable::start(&config("alpha", 1, ""), &env);
+    let mut server = Server::builder(&config("alpha", 1, ""))
+        .flags_from_config()
+        .env("NOTIFY_SOCKET", &path.display().to_string())
+        .env("WATCHDOG_USEC", "200000")
+        .start();
     let ready = next_message(&rx, "READY=1");
     assert!(
         ready.contains("\nSTATUS=listening on 127.0.0.1:"),
@@ -466,33 +388,17 @@ fn socket_activation_serves_the_passed_listener() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let fd = listener.as_raw_fd();
-    // systemd puts the socket at fd 3 and names the service's pid in LISTEN_PID; a shell that
-    // execs the server keeps its pid, so `$$` is the right value.
-    let script = format!("LISTEN_PID=$$ LISTEN_FDS=1 exec {BIN} --config \"$0\"");
+    // systemd puts the socket at fd 3, and `listen` names a port that is not the socket's.
     let text = config("from-systemd", 2, "").replace("127.0.0.1:0", "127.0.0.1:1");
-    let server = Reloadable::start_with(&text, &[], |cmd| {
-        let config = cmd.get_args().nth(1).unwrap().to_owned();
-        *cmd = Command::new("sh");
-        cmd.arg("-c").arg(&script).arg(config);
-        // SAFETY: dup2 and fcntl are async-signal-safe and only touch file descriptors; `fd` stays open
-        // in the parent until the child has exec'd.
-        unsafe {
-            cmd.pre_exec(move || {
-                // dup2 onto itself would keep FD_CLOEXEC set, so clear it explicitly.
-                let rc = if fd == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(fd, 3)
-                };
-                if rc < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    });
-    assert_eq!(server.addr, addr, "serves the passed socket, not `listen`");
+    let server = Server::builder(&text)
+        .flags_from_config()
+        .listen_fds(&[listener.as_raw_fd()])
+        .start();
+    assert_eq!(
+        server.bound(),
+        addr,
+        "serves the passed socket, not `listen`"
+    );
     for _ in 0..10 {
         assert_eq!(
             roundtrip(addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").body,
@@ -516,27 +422,12 @@ fn socket_activation_with_several_sockets_serves_every_one() {
     let first = bind("127.0.0.1:0".parse().unwrap());
     let addr = first.local_addr().unwrap();
     let second = bind(addr);
-    let fds = [first.as_raw_fd(), second.as_raw_fd()];
-    let script = format!("LISTEN_PID=$$ LISTEN_FDS=2 exec {BIN} --config \"$0\"");
     let text = config("split", 2, "").replace("127.0.0.1:0", "127.0.0.1:1");
-    let server = Reloadable::start_with(&text, &[], |cmd| {
-        let config = cmd.get_args().nth(1).unwrap().to_owned();
-        *cmd = Command::new("sh");
-        cmd.arg("-c").arg(&script).arg(config);
-        // SAFETY: only dup2 and fcntl, which are async-signal-safe, on descriptors that stay
-        // open in the parent until the child has exec'd.
-        unsafe {
-            cmd.pre_exec(move || {
-                // Move both out of the way first, so placing one cannot clobber the other.
-                let (a, b) = (libc::dup(fds[0]), libc::dup(fds[1]));
-                if a < 0 || b < 0 || libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    });
-    assert_eq!(server.addr, addr);
+    let server = Server::builder(&text)
+        .flags_from_config()
+        .listen_fds(&[first.as_raw_fd(), second.as_raw_fd()])
+        .start();
+    assert_eq!(server.bound(), addr);
     // The kernel spreads connections over both sockets: an unserved one would hang half.
     for _ in 0..40 {
         assert_eq!(

@@ -1,13 +1,18 @@
-//! Start a process with its stderr piped, keep draining that pipe for the process's whole life
-//! (so it never blocks on a full pipe), and wait, bounded, for a line it prints. Shared by the
-//! server helpers of every test file; the process is killed and reaped when dropped.
+//! Processes for the tests, always bounded in time: [`Launched`] starts one with its stderr
+//! piped, keeps draining that pipe for the process's whole life (so it never blocks on a full
+//! pipe), and waits for a line it prints; [`run`] runs one to completion. Shared by the server
+//! helpers and the outside tools (promtool, Prometheus); a launched process is killed and
+//! reaped when dropped.
 
-#![allow(dead_code)]
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// How long [`run`] lets a process take: far more than any tool or `cerberus` run to completion
+/// needs, so that only a hung process reaches it.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running process and what it has written to stderr.
 pub struct Launched {
@@ -25,7 +30,9 @@ impl Launched {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start the process");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
         let pipe = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, lines) = mpsc::channel();
@@ -55,6 +62,20 @@ impl Launched {
         }
     }
 
+    /// Wait up to `timeout` for the process to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -66,4 +87,49 @@ impl Drop for Launched {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Run `cmd` to completion with `stdin` as its input; returns its exit status, stdout and
+/// stderr. Panics (after killing it) if it has not exited within [`RUN_TIMEOUT`], so a hung
+/// process fails the test instead of hanging it.
+pub fn run(cmd: &mut Command, stdin: &[u8]) -> (ExitStatus, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+    // Every pipe has its own thread, so a process that writes much before it reads (or never
+    // reads) cannot block on us. A write error means it exited without reading, which its
+    // status reports.
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = drain(child.stdout.take().expect("stdout is piped"));
+    let err = drain(child.stderr.take().expect("stderr is piped"));
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not exit within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    writer.join().unwrap();
+    (status, out.join().unwrap(), err.join().unwrap())
+}
+
+/// Read a pipe to its end on a thread of its own.
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
 }

@@ -1,57 +1,24 @@
 //! Outside tools for `tests/metrics.rs`: promtool, a real Prometheus, and `/proc`.
 //!
-//! - [`tool`] finds promtool or prometheus, failing (not skipping) when `CI=true`.
+//! - [`run_tool`] runs promtool (bounded in time); find it with [`crate::common::tool`], which
+//!   fails (not skips) when `CI=true`.
 //! - [`Prometheus`] runs a real Prometheus server scraping Cerberus, and queries it.
 //! - [`listening_ports`] says which TCP ports a process listens on.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-use crate::metrics_helpers::{parse_head, TempDir, IO_TIMEOUT};
-
-/// The path of `name` (promtool, prometheus) on `PATH`. When it is missing: with `CI=true`
-/// this panics, because CI installs it and a skipped check there would hide a regression;
-/// elsewhere it says so on stderr and returns `None`, so the caller skips.
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let hint = "install it with `apt-get install prometheus`";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{name} is not on PATH and CI=true; {hint}");
-        }
-        eprintln!("skipping: {name} is not on PATH; {hint}");
-    }
-    found
-}
+use super::launch::{self, Launched};
+use super::{find, TempDir, READ_TIMEOUT};
 
 /// Run a tool with `stdin` as its input; returns (success, stdout + stderr).
 pub fn run_tool(tool: &Path, args: &[&str], stdin: &[u8]) -> (bool, String) {
-    let mut child = Command::new(tool)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {}: {e}", tool.display()));
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin)
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait for tool");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    let (status, mut text, err) = launch::run(Command::new(tool).args(args), stdin);
+    text.push_str(&err);
+    (status.success(), text)
 }
 
 /// The TCP ports `pid` listens on: its socket inodes matched against `/proc/net/tcp{,6}`.
@@ -90,7 +57,8 @@ pub fn free_port() -> u16 {
 
 /// A real Prometheus server scraping one target every second. Killed when dropped.
 pub struct Prometheus {
-    child: Child,
+    /// The process and its log (stderr).
+    process: Launched,
     /// Its web/API address.
     pub addr: SocketAddr,
     /// Config and TSDB.
@@ -101,28 +69,23 @@ impl Prometheus {
     /// Start `binary` scraping `target`'s `/metrics` every second.
     pub fn start(binary: &Path, target: SocketAddr) -> Prometheus {
         let dir = TempDir::new();
-        let config = dir.path().join("prometheus.yml");
         let yaml = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
              scrape_configs:\n  - job_name: cerberus\n    static_configs:\n\
              \x20     - targets: ['{target}']\n"
         );
-        std::fs::write(&config, yaml).expect("write prometheus.yml");
+        let config = dir.write("prometheus.yml", yaml.as_bytes());
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        Prometheus { child, addr, dir }
+        let process = Launched::spawn(
+            Command::new(binary)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address={addr}")),
+        );
+        Prometheus { process, addr, dir }
     }
 
     /// The single value of an instant query, if Prometheus is up and the result is one sample.
@@ -136,15 +99,17 @@ impl Prometheus {
             .collect();
         let text =
             format!("GET /api/v1/query?query={encoded} HTTP/1.0\r\nHost: prometheus\r\n\r\n");
-        let mut s = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT).ok()?;
-        s.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
+        // Not `Client`: Prometheus may not listen yet, which is `None` here, not a panic.
+        let mut s = TcpStream::connect_timeout(&self.addr, READ_TIMEOUT).ok()?;
+        s.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
         s.write_all(text.as_bytes()).ok()?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).ok()?;
-        let (reply, end) = parse_head(&raw)?;
-        if reply.status != 200 {
+        // `HTTP/1.0 200 OK`: it answers in the version it was asked in.
+        if raw.split(|&b| b == b' ').nth(1) != Some(b"200") {
             return None;
         }
+        let end = find(&raw, b"\r\n\r\n")? + 4;
         let json: serde_json::Value = serde_json::from_slice(&raw[end..]).ok()?;
         let result = json["data"]["result"].as_array()?;
         match result.as_slice() {
@@ -155,13 +120,6 @@ impl Prometheus {
 
     /// Prometheus's own log, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stderr()
     }
 }
