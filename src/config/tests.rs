@@ -92,3 +92,62 @@ fn rejects_unknown_keys_and_bad_values_by_name() {
             .contains("Content-Length")
     );
 }
+
+#[test]
+fn every_timeout_is_bounded_naming_key_and_range() {
+    for (text, key) in [
+        ("drain_timeout = \"18446744073709551615s\"", "drain_timeout"),
+        ("header_timeout = \"25h\"", "header_timeout"),
+        ("write_timeout = \"1ms\"", "write_timeout"),
+        ("keepalive_timeout = \"0s\"", "keepalive_timeout"),
+        ("body_timeout = \"100days\"", "body_timeout"),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert!(e.contains(key) && e.contains("between 10ms and 24h"), "{e}");
+    }
+    assert!(parse("drain_timeout = \"24h\"\nheader_timeout = \"10ms\"").is_ok());
+}
+
+#[test]
+fn no_body_with_204_205_or_304() {
+    for status in [204, 205, 304] {
+        let e = parse(&format!("[default_response]\nstatus = {status}")).unwrap_err();
+        assert!(
+            e.starts_with("default_response: status")
+                && e.contains("must not have a body, but body is set")
+                && e.contains("set body = \"\""),
+            "{e}"
+        );
+        let route = format!("[[route]]\npath = \"/a\"\nstatus = {status}");
+        let e = parse(&format!("{route}\nbody = \"x\"")).unwrap_err();
+        assert!(e.starts_with("route #1 (path = \"/a\"): status"), "{e}");
+        let e = parse(&format!("{route}\nbody_file = \"/x\"")).unwrap_err();
+        assert!(e.contains("body_file is set"), "{e}");
+        assert!(parse(&format!("{route}\nbody = \"\"")).is_ok());
+        assert!(parse(&format!(
+            "{route}\n[default_response]\nstatus = {status}\nbody = \"\""
+        ))
+        .is_ok());
+    }
+    assert!(parse("[default_response]\nstatus = 200\nbody_file = \"/x\"").is_ok());
+}
+
+#[test]
+fn a_route_that_can_never_match_is_refused_naming_both() {
+    let e = parse("[[route]]\npath = \"/a\"\n[[route]]\nprefix = \"/b\"\n[[route]]\npath = \"/a\"")
+        .unwrap_err();
+    assert_eq!(
+        e,
+        "route #3 (path = \"/a\") can never match: route #1 (path = \"/a\") comes first and \
+         matches the same requests"
+    );
+    let e = parse("[[route]]\nprefix = \"/p\"\n[[route]]\nmethod = \"PUT\"\nprefix = \"/p\"")
+        .unwrap_err();
+    assert!(e.starts_with("route #2 (PUT prefix = \"/p\")"), "{e}");
+    // Different methods, or a path beside a prefix, each match something of their own.
+    assert!(parse(
+        "[[route]]\nmethod = \"GET\"\npath = \"/a\"\n[[route]]\nmethod = \"POST\"\npath = \"/a\"\n\
+         [[route]]\nprefix = \"/a\"\n[[route]]\npath = \"/a\""
+    )
+    .is_ok());
+}

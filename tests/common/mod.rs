@@ -221,6 +221,12 @@ impl Server {
         Client::connect(self.addr())
     }
 
+    /// The server's temporary directory, which holds its config file (`cerberus.toml`, which
+    /// a test may rewrite before a SIGHUP) and any files given to the builder.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.process.child.id()
