@@ -360,7 +360,7 @@ pub struct Response {
     pub status: u16,
     /// Header fields in the order received.
     pub headers: Vec<(String, String)>,
-    /// The body (by `Content-Length`; empty for 1xx and HEAD responses).
+    /// The body (by `Content-Length`; empty for HEAD, 1xx, 204 and 304 responses).
     pub body: Vec<u8>,
 }
 
@@ -479,15 +479,17 @@ impl Client {
                 (n.to_owned(), v.to_owned())
             })
             .collect();
-        let len: usize = if head_only || (100..200).contains(&status) {
-            0
-        } else {
-            headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .map(|(_, v)| v.parse().expect("numeric Content-Length"))
-                .expect("every response has Content-Length")
-        };
+        // RFC 9112 §6.3: a response to HEAD, and a 1xx, 204 or 304 response, has no content.
+        let len: usize =
+            if head_only || (100..200).contains(&status) || status == 204 || status == 304 {
+                0
+            } else {
+                headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .map(|(_, v)| v.parse().expect("numeric Content-Length"))
+                    .expect("every response has Content-Length")
+            };
         while self.buf.len() < head_end + len {
             if self.fill()? == 0 {
                 return Err(io::Error::new(

@@ -29,6 +29,14 @@ path = "/smuggled"
 status = 202
 body = "smuggled\n"
 [[route]]
+path = "/no-content"
+status = 204
+body = ""
+[[route]]
+path = "/not-modified"
+status = 304
+body = ""
+[[route]]
 method = "POST"
 path = "/echo"
 handler = "echo"

@@ -7,6 +7,15 @@
 use super::probe::{close, either, open, Probe};
 use crate::common::Response;
 
+/// A 204 or 304 response has no `Content-Length` (RFC 9110 §8.6: a 204 MUST NOT; a 304 may
+/// only repeat the length the 200 would have had, which a static route cannot know).
+fn no_content_length(res: &Response) -> Result<(), String> {
+    match res.header("Content-Length") {
+        None => Ok(()),
+        Some(n) => Err(format!("Content-Length: {n} on a {}", res.status)),
+    }
+}
+
 /// `OPTIONS *` is answered 200 with an `Allow` header and no content (RFC 9110 §9.3.7: the
 /// server's capabilities, not a resource's), never with the default response's body.
 fn allow_and_no_body(res: &Response) -> Result<(), String> {
@@ -46,6 +55,9 @@ pub const PROBES: &[Probe] = &[
     // CONNECT to an origin server that is no proxy: a 2xx would mean "tunnel from here on"
     // (RFC 9110 §9.3.6), so it must be refused.
     close("connect_authority_form", b"CONNECT x:80 HTTP/1.1\r\nHost: x:80\r\n\r\n", "400|405|501").pending("new: CONNECT answered 2xx"),
+    // Responses without content (the routes of `probe::CONFIG`).
+    open("status_204_no_content_length", b"GET /no-content HTTP/1.1\r\nHost: x\r\n\r\n", "204").check(no_content_length).pending("new: Content-Length on 204/304"),
+    open("status_304_no_content_length", b"GET /not-modified HTTP/1.1\r\nHost: x\r\n\r\n", "304").check(no_content_length).pending("new: Content-Length on 204/304"),
     // Versions (RFC 9112 §2.3): a higher 1.x is 1.1; other majors 505; anything else 400.
     open("version_1_2_is_1_1", b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", "200").pending("hole 10"),
     open("version_1_9_is_1_1", b"GET / HTTP/1.9\r\nHost: x\r\n\r\n", "200").pending("hole 10"),
