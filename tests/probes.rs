@@ -33,7 +33,7 @@ use common::Server;
 use probe::Probe;
 
 /// Probes run at once: the server answers each at once, so this only bounds the wait of the
-/// few that fail (each waits up to two seconds).
+/// few that fail (each waits up to five seconds).
 const PARALLEL: usize = 8;
 
 /// Every probe of the table.

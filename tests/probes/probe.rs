@@ -48,9 +48,9 @@ const CANARY: &[u8] = b"GET /canary HTTP/1.1\r\nHost: canary\r\n\r\n";
 const CANARY_STATUS: u16 = 203;
 /// How long a probe waits for each response, or for the connection to close. The server
 /// answers at once; only a probe that fails waits this long.
-const WAIT: Duration = Duration::from_secs(2);
+const WAIT: Duration = Duration::from_secs(5);
 /// The pause before a probe's second part (see [`Probe::then`]).
-const PAUSE: Duration = Duration::from_millis(300);
+const PAUSE: Duration = Duration::from_millis(500);
 
 /// What must happen to the connection after the expected responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
