@@ -37,6 +37,9 @@ path = "/not-modified"
 status = 304
 body = ""
 [[route]]
+path = "/inspect"
+handler = "inspect"
+[[route]]
 method = "POST"
 path = "/echo"
 handler = "echo"

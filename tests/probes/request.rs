@@ -16,6 +16,16 @@ fn no_content_length(res: &Response) -> Result<(), String> {
     }
 }
 
+/// The `inspect` handler saw the path `/inspect` and no query.
+fn inspected_path(res: &Response) -> Result<(), String> {
+    let doc: serde_json::Value = serde_json::from_slice(&res.body)
+        .map_err(|e| format!("not JSON ({e}): {:?}", String::from_utf8_lossy(&res.body)))?;
+    match (&doc["path"], &doc["query"]) {
+        (serde_json::Value::String(p), serde_json::Value::Null) if p == "/inspect" => Ok(()),
+        (path, query) => Err(format!("path {path}, query {query}")),
+    }
+}
+
 /// `OPTIONS *` is answered 200 with an `Allow` header and no content (RFC 9110 §9.3.7: the
 /// server's capabilities, not a resource's), never with the default response's body.
 fn allow_and_no_body(res: &Response) -> Result<(), String> {
@@ -87,6 +97,8 @@ pub const PROBES: &[Probe] = &[
     open("absolute_form_scheme_case", b"GET HTTP://X/admin HTTP/1.1\r\nHost: x\r\n\r\n", "403").pending("hole 4"),
     open("absolute_form_with_query", b"GET http://x/admin?a=b HTTP/1.1\r\nHost: x\r\n\r\n", "403").pending("hole 4"),
     open("absolute_form_with_port", b"GET http://x:8000/admin HTTP/1.1\r\nHost: x\r\n\r\n", "403").pending("hole 4"),
+    open("origin_form_inspect_path", b"GET /inspect HTTP/1.1\r\nHost: x\r\n\r\n", "200").check(inspected_path),
+    open("absolute_form_inspect_path", b"GET http://x/inspect HTTP/1.1\r\nHost: x\r\n\r\n", "200").check(inspected_path).pending("hole 4"),
     // The authority of an absolute-form target replaces Host (RFC 9112 §3.2.2).
     open("absolute_form_other_host", b"GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n", "200"),
     open("absolute_form_empty_path", b"GET http://x HTTP/1.1\r\nHost: x\r\n\r\n", "200"),
