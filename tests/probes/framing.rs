@@ -40,7 +40,7 @@ pub const PROBES: &[Probe] = &[
     close("cl_nul", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\0\r\n\r\nhello", "400"),
     close("cl_space_before_colon", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello", "400"),
     close("cl_obs_fold", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n 5\r\n\r\nhello", "400"),
-    close("cl_overflow", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\nhello", "400"),
+    close("cl_overflow", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\nhello", "400|413"),
     close("cl_u64_max", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n\r\nhello", "413"),
     close("cl_past_max_body", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\nhello", "413"),
     close("cl_http10", b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello", "200"),
@@ -69,7 +69,8 @@ pub const PROBES: &[Probe] = &[
     close("te_not_chunked", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n", "400"),
     close("te_chunk_misspelt", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunk\r\n\r\n0\r\n\r\n", "400"),
     close("te_quoted", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \"chunked\"\r\n\r\n0\r\n\r\n", "400"),
-    close("te_with_parameter", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n", "400"),
+    // `chunked` takes no parameters: refusing is safest, but taking it as chunked frames alike.
+    either("te_with_parameter", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n", "200|400|501"),
     close("te_empty", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n0\r\n\r\n", "400"),
     close("te_identity", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n", "400"),
     close("te_chunked_twice", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", "400"),
