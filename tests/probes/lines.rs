@@ -41,6 +41,10 @@ pub const PROBES: &[Probe] = &[
     // RFC 9110 §10.1.1: an unknown expectation MAY get 417, or be ignored.
     either("expect_unknown", b"GET / HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\n\r\n", "200|417"),
     open("expect_100_waits", b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "100 200").then(b"hello"),
+    open("expect_100_case_insensitive", b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n", "100 200").then(b"hello"),
+    open("expect_100_chunked", b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n", "100 200").then(b"5\r\nhello\r\n0\r\n\r\n"),
+    // A body that is too large is refused before the client sends it: no 100 first.
+    close("expect_100_past_max_body", b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n", "413"),
     // RFC 9110 §10.1.1: a 1.0 client never gets 100 (ignore the expectation).
     close("expect_100_http10", b"POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello").pending("hole 7"),
     open("expect_100_http10_keep_alive", b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello").pending("hole 7"),

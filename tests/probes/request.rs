@@ -99,6 +99,8 @@ pub const PROBES: &[Probe] = &[
     open("absolute_form_with_port", b"GET http://x:8000/admin HTTP/1.1\r\nHost: x\r\n\r\n", "403").pending("hole 4"),
     open("origin_form_inspect_path", b"GET /inspect HTTP/1.1\r\nHost: x\r\n\r\n", "200").check(inspected_path),
     open("absolute_form_inspect_path", b"GET http://x/inspect HTTP/1.1\r\nHost: x\r\n\r\n", "200").check(inspected_path).pending("hole 4"),
+    // RFC 9110 §4.2.4: userinfo in an http URI is an error.
+    close("absolute_form_userinfo", b"GET http://u@x/ HTTP/1.1\r\nHost: x\r\n\r\n", "400").pending("hole 4"),
     // The authority of an absolute-form target replaces Host (RFC 9112 §3.2.2).
     open("absolute_form_other_host", b"GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n", "200"),
     open("absolute_form_empty_path", b"GET http://x HTTP/1.1\r\nHost: x\r\n\r\n", "200"),
@@ -120,6 +122,8 @@ pub const PROBES: &[Probe] = &[
     close("host_tab_inside", b"GET / HTTP/1.1\r\nHost: a\tb\r\n\r\n", "400").pending("hole 5"),
     close("host_unclosed_ipv6", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", "400").pending("hole 5"),
     close("host_invalid_http10", b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n", "400").pending("hole 5"),
+    close("host_non_ascii", b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n", "400").pending("hole 5"),
+    close("host_two_ports", b"GET / HTTP/1.1\r\nHost: a:80:90\r\n\r\n", "400").pending("hole 5"),
     close("host_name_space_colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", "400"),
     open("host_empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", "200"),
     open("host_with_port", b"GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n", "200"),
