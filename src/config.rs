@@ -384,11 +384,13 @@ impl Route {
     }
 
     /// Does this route match every request `later` matches? Same path or prefix, and either
-    /// any method or the same one.
+    /// any method, the same one, or GET before HEAD (a GET route serves HEAD too).
     fn shadows(&self, later: &Route) -> bool {
-        self.path == later.path
-            && self.prefix == later.prefix
-            && (self.method.is_none() || self.method == later.method)
+        let method = match (self.method.as_deref(), later.method.as_deref()) {
+            (None, _) | (Some("GET"), Some("HEAD")) => true,
+            (mine, theirs) => mine == theirs,
+        };
+        method && self.path == later.path && self.prefix == later.prefix
     }
 
     /// How an error names the route: its method (if any) and its path or prefix.

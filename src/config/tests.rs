@@ -144,6 +144,18 @@ fn a_route_that_can_never_match_is_refused_naming_both() {
     let e = parse("[[route]]\nprefix = \"/p\"\n[[route]]\nmethod = \"PUT\"\nprefix = \"/p\"")
         .unwrap_err();
     assert!(e.starts_with("route #2 (PUT prefix = \"/p\")"), "{e}");
+    let e = parse(
+        "[[route]]\nmethod = \"GET\"\npath = \"/g\"\n[[route]]\nmethod = \"HEAD\"\npath = \"/g\"",
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("route #2 (HEAD path = \"/g\") can never match"),
+        "{e}"
+    );
+    assert!(parse(
+        "[[route]]\nmethod = \"HEAD\"\npath = \"/g\"\n[[route]]\nmethod = \"GET\"\npath = \"/g\""
+    )
+    .is_ok());
     // Different methods, or a path beside a prefix, each match something of their own.
     assert!(parse(
         "[[route]]\nmethod = \"GET\"\npath = \"/a\"\n[[route]]\nmethod = \"POST\"\npath = \"/a\"\n\
