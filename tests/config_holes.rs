@@ -177,16 +177,16 @@ fn wait_for_log(server: &Server, needle: &str, count: usize) {
 }
 
 #[test]
-fn check_config_refuses_a_body_file_that_is_a_directory_or_past_16_mib() {
+fn check_config_refuses_a_body_file_that_is_a_directory_or_past_64_mib() {
     let dir = TempDir::new();
-    // Sparse: 16 MiB and one byte, without writing them.
+    // Sparse: 64 MiB and one byte, without writing them.
     let big = std::fs::File::create(dir.path().join("big")).unwrap();
-    big.set_len(16 * 1024 * 1024 + 1).unwrap();
+    big.set_len(64 * 1024 * 1024 + 1).unwrap();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     for (text, needle) in [
         (
             "[default_response]\nbody_file = \"$DIR/big\"",
-            "/big: 16777217 bytes is more than the limit of 16777216 bytes (16 MiB)",
+            "/big: 67108865 bytes is more than the limit of 67108864 bytes (64 MiB)",
         ),
         (
             "[[route]]\npath = \"/\"\nbody_file = \"$DIR/sub\"",
