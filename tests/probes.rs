@@ -126,3 +126,31 @@ fn pending_probes_still_fail() {
         "these pending probes pass now; remove their `pending` marker: {passing:?}"
     );
 }
+
+/// The judge itself: probes whose expectations are wrong must each fail, one per way a server
+/// can break the rule (wrong status, a close where the connection must stay open, an open
+/// connection where it must close, a body answered as a request).
+#[test]
+fn probes_with_wrong_expectations_fail() {
+    use probe::{close, open};
+    let wrong = [
+        open("wrong_status", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
+        open("wrong_open", b"GET / HTTP/1.1\r\n\r\n", "400"),
+        close("wrong_close", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "200"),
+        open(
+            "wrong_framing",
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\
+              GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+            "200",
+        ),
+    ];
+    let failures = run_all(&wrong);
+    let failed: Vec<&str> = failures.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        failed,
+        ["wrong_close", "wrong_framing", "wrong_open", "wrong_status"],
+        "{failures:?}"
+    );
+    let smuggled = &failures[1].1;
+    assert!(smuggled.contains("the canary got 202"), "{smuggled}");
+}
