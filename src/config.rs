@@ -11,6 +11,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod body_file;
+
+pub use body_file::{read_body_file, MAX_BODY_FILE};
+
+/// Shortest timeout: one tick of the workers' timing wheel, the resolution of every timeout.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+/// Longest timeout: a day. Longer is a typo, not a policy, and the bound keeps every deadline
+/// (`now + timeout`) far from overflowing.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The whole configuration, as read from `--config` and overridden by flags.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -283,24 +293,54 @@ impl Config {
             ("write_timeout", self.write_timeout),
             ("drain_timeout", self.drain_timeout),
         ] {
-            if d.is_zero() {
-                return Err(format!("{name} must be more than 0"));
+            if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) {
+                return Err(format!(
+                    "{name} = {d:?} is out of range: it must be between 10ms and 24h"
+                ));
             }
         }
-        check_response(
-            "default_response",
-            self.default_response.status,
-            &self.default_response.headers,
-        )?;
-        if self.default_response.body_file.is_some()
-            && self.default_response.body != StaticResponse::default().body
-        {
+        let default = &self.default_response;
+        let body = if default.body_file.is_some() {
+            Some("body_file")
+        } else {
+            (!default.body.is_empty()).then_some("body")
+        };
+        check_response(default.status, &default.headers, body).map_err(|e| {
+            let unset =
+                default.body_file.is_none() && default.body == StaticResponse::default().body;
+            let hint = if unset && forbids_content(default.status) {
+                " (the default body is not empty: set body = \"\")"
+            } else {
+                ""
+            };
+            format!("default_response: {e}{hint}")
+        })?;
+        if default.body_file.is_some() && default.body != StaticResponse::default().body {
             return Err("default_response: set body or body_file, not both".into());
         }
         for (i, route) in self.routes.iter().enumerate() {
             route
                 .validate()
-                .map_err(|e| format!("route #{} : {e}", i + 1))?;
+                .map_err(|e| format!("route #{} ({}): {e}", i + 1, route.describe()))?;
+        }
+        self.check_unreachable_routes()
+    }
+
+    /// A route that an earlier one always matches first can never answer: refuse it, naming
+    /// both, since it is a mistake (a copy left behind, or two routes meant to differ).
+    fn check_unreachable_routes(&self) -> Result<(), String> {
+        for (j, later) in self.routes.iter().enumerate() {
+            let earlier = self.routes[..j].iter().position(|e| e.shadows(later));
+            if let Some(i) = earlier {
+                return Err(format!(
+                    "route #{} ({}) can never match: route #{} ({}) comes first and matches the \
+                     same requests",
+                    j + 1,
+                    later.describe(),
+                    i + 1,
+                    self.routes[i].describe()
+                ));
+            }
         }
         Ok(())
     }
@@ -335,8 +375,44 @@ impl Route {
                     .into(),
             );
         }
-        check_response("route", r.status.unwrap_or(200), &r.headers)
+        let body = if r.body_file.is_some() {
+            Some("body_file")
+        } else {
+            r.body.as_ref().filter(|b| !b.is_empty()).map(|_| "body")
+        };
+        check_response(r.status.unwrap_or(200), &r.headers, body)
     }
+
+    /// Does this route match every request `later` matches? Same path or prefix, and either
+    /// any method, the same one, or GET before HEAD (a GET route serves HEAD too).
+    fn shadows(&self, later: &Route) -> bool {
+        let method = match (self.method.as_deref(), later.method.as_deref()) {
+            (None, _) | (Some("GET"), Some("HEAD")) => true,
+            (mine, theirs) => mine == theirs,
+        };
+        method && self.path == later.path && self.prefix == later.prefix
+    }
+
+    /// How an error names the route: its method (if any) and its path or prefix.
+    fn describe(&self) -> String {
+        let method = self
+            .method
+            .as_deref()
+            .map(|m| format!("{m} "))
+            .unwrap_or_default();
+        match (&self.path, &self.prefix) {
+            (Some(p), _) => format!("{method}path = {p:?}"),
+            (None, Some(p)) => format!("{method}prefix = {p:?}"),
+            (None, None) => format!("{method}no path"),
+        }
+    }
+}
+
+/// Statuses whose responses never have content: 204 (RFC 9110 §15.3.5), 205 (§15.3.6) and 304
+/// (§15.4.5). A body there would be read by the client as the start of the next response.
+/// (1xx are refused by the status range.)
+fn forbids_content(status: u16) -> bool {
+    matches!(status, 204 | 205 | 304)
 }
 
 /// A TOML error as one log line: `line L, column C: message`.
@@ -353,23 +429,28 @@ fn one_line(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// Check a static response: its status, its headers, and that `body` (the key that gives it a
+/// non-empty body, if any) is allowed with that status.
 fn check_response(
-    what: &str,
     status: u16,
     headers: &BTreeMap<String, String>,
+    body: Option<&str>,
 ) -> Result<(), String> {
     if !(200..=599).contains(&status) {
+        return Err(format!("status {status} is not between 200 and 599"));
+    }
+    if let Some(key) = body.filter(|_| forbids_content(status)) {
         return Err(format!(
-            "{what}: status {status} is not between 200 and 599"
+            "status {status} must not have a body, but {key} is set"
         ));
     }
     for (name, value) in headers {
         if name.is_empty() || !name.bytes().all(crate::http::is_token) {
-            return Err(format!("{what}: header name `{name}` is not a token"));
+            return Err(format!("header name `{name}` is not a token"));
         }
         if value.bytes().any(|c| c < 0x20 && c != b'\t' || c == 0x7f) {
             return Err(format!(
-                "{what}: header `{name}` has a control character in its value"
+                "header `{name}` has a control character in its value"
             ));
         }
         let lower = name.to_ascii_lowercase();
@@ -378,7 +459,7 @@ fn check_response(
             "content-length" | "transfer-encoding" | "connection" | "date" | "server"
         ) {
             return Err(format!(
-                "{what}: header `{name}` is set by the server and cannot be configured"
+                "header `{name}` is set by the server and cannot be configured"
             ));
         }
     }
@@ -386,97 +467,4 @@ fn check_response(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Config, String> {
-        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        c.validate()?;
-        Ok(c)
-    }
-
-    #[test]
-    fn empty_file_gives_defaults() {
-        assert_eq!(parse("").unwrap(), Config::default());
-    }
-
-    #[test]
-    fn file_errors_are_one_line_naming_file_line_and_key() {
-        let dir = std::env::temp_dir().join(format!("cerberus-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bad.toml");
-        std::fs::write(&path, "workers = 1\n\n[default_response]\nbody = 1\n").unwrap();
-        let text = Config::load(&path).unwrap_err().to_string();
-        assert!(!text.contains('\n'), "{text}");
-        assert!(
-            text.contains("bad.toml") && text.contains("line 4, column 8"),
-            "{text}"
-        );
-        std::fs::write(&path, "worker = 1\n").unwrap();
-        let text = Config::load(&path).unwrap_err().to_string();
-        assert!(
-            text.contains("unknown field `worker`") && text.contains("line 1, column 1"),
-            "{text}"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn shipped_example_states_the_defaults() {
-        let text = include_str!("../deploy/cerberus.toml");
-        assert_eq!(parse(text).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn reads_every_kind_of_field() {
-        let c = parse(
-            r#"
-            listen = "[::]:9000"
-            workers = 2
-            pin = false
-            metrics_listen = "off"
-            json = "off"
-            header_timeout = "250ms"
-            [default_response]
-            status = 404
-            body = "nope"
-            [[route]]
-            path = "/echo"
-            method = "POST"
-            handler = "echo"
-            [[route]]
-            prefix = "/static/"
-            body = "hi"
-            headers = { "X-A" = "b" }
-            "#,
-        )
-        .unwrap();
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.metrics_listen, MetricsListen::Off);
-        assert_eq!(c.header_timeout, Duration::from_millis(250));
-        assert_eq!(c.routes.len(), 2);
-        assert_eq!(c.routes[1].headers["X-A"], "b");
-    }
-
-    #[test]
-    fn rejects_unknown_keys_and_bad_values_by_name() {
-        assert!(parse("listn = \"x\"").unwrap_err().contains("listn"));
-        assert!(parse("[[route]]\npath = \"/\"\nbdy = \"x\"")
-            .unwrap_err()
-            .contains("bdy"));
-        assert!(parse("[[route]]\nbody = \"x\"")
-            .unwrap_err()
-            .contains("path or prefix"));
-        assert!(parse("header_timeout = \"0s\"")
-            .unwrap_err()
-            .contains("header_timeout"));
-        assert!(parse("[default_response]\nstatus = 99")
-            .unwrap_err()
-            .contains("status 99"));
-        assert!(
-            parse("[default_response]\nheaders = { \"Content-Length\" = \"1\" }")
-                .unwrap_err()
-                .contains("Content-Length")
-        );
-    }
-}
+mod tests;

@@ -163,9 +163,7 @@ impl Static {
     /// Build from the config, reading `body_file` if set.
     pub fn from_config(r: &StaticResponse) -> std::io::Result<Static> {
         let body = match &r.body_file {
-            Some(path) => std::fs::read(path).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("body_file {}: {e}", path.display()))
-            })?,
+            Some(path) => crate::config::read_body_file(path)?,
             None => r.body.clone().into_bytes(),
         };
         let mut headers: Vec<(&str, &str)> = vec![("Content-Type", &r.content_type)];

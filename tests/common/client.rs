@@ -22,7 +22,7 @@ pub struct Response {
     pub status: u16,
     /// Header fields in the order received.
     pub headers: Vec<(String, String)>,
-    /// The body (by `Content-Length`; empty for 1xx and HEAD responses).
+    /// The body (by `Content-Length`; empty for HEAD, 1xx, 204 and 304 responses).
     pub body: Vec<u8>,
 }
 
@@ -126,7 +126,9 @@ impl Client {
             }
         };
         let (status, headers) = parse_head(&self.buf[..head_end]);
-        let len: usize = if head_only || (100..200).contains(&status) {
+        // RFC 9112 §6.3: a response to HEAD, and a 1xx, 204 or 304 response, has no content.
+        let no_content = (100..200).contains(&status) || status == 204 || status == 304;
+        let len: usize = if head_only || no_content {
             0
         } else {
             headers

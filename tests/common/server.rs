@@ -279,6 +279,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's temporary directory, which holds its config file (`cerberus.toml`, which
+    /// a test may rewrite before a SIGHUP) and any files given to the builder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// A server with this config (TOML; `pin = false` is added in front, and `$DIR` is replaced
     /// by the server's temporary directory).
     pub fn builder(config: &str) -> Builder {

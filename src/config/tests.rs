@@ -1,0 +1,165 @@
+//! Unit tests of parsing and validating the configuration.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, String> {
+    let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    c.validate()?;
+    Ok(c)
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn file_errors_are_one_line_naming_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("cerberus-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "workers = 1\n\n[default_response]\nbody = 1\n").unwrap();
+    let text = Config::load(&path).unwrap_err().to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(
+        text.contains("bad.toml") && text.contains("line 4, column 8"),
+        "{text}"
+    );
+    std::fs::write(&path, "worker = 1\n").unwrap();
+    let text = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        text.contains("unknown field `worker`") && text.contains("line 1, column 1"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shipped_example_states_the_defaults() {
+    let text = include_str!("../../deploy/cerberus.toml");
+    assert_eq!(parse(text).unwrap(), Config::default());
+}
+
+#[test]
+fn reads_every_kind_of_field() {
+    let c = parse(
+        r#"
+        listen = "[::]:9000"
+        workers = 2
+        pin = false
+        metrics_listen = "off"
+        json = "off"
+        header_timeout = "250ms"
+        [default_response]
+        status = 404
+        body = "nope"
+        [[route]]
+        path = "/echo"
+        method = "POST"
+        handler = "echo"
+        [[route]]
+        prefix = "/static/"
+        body = "hi"
+        headers = { "X-A" = "b" }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.listen.port(), 9000);
+    assert_eq!(c.metrics_listen, MetricsListen::Off);
+    assert_eq!(c.header_timeout, Duration::from_millis(250));
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[1].headers["X-A"], "b");
+}
+
+#[test]
+fn rejects_unknown_keys_and_bad_values_by_name() {
+    assert!(parse("listn = \"x\"").unwrap_err().contains("listn"));
+    assert!(parse("[[route]]\npath = \"/\"\nbdy = \"x\"")
+        .unwrap_err()
+        .contains("bdy"));
+    assert!(parse("[[route]]\nbody = \"x\"")
+        .unwrap_err()
+        .contains("path or prefix"));
+    assert!(parse("header_timeout = \"0s\"")
+        .unwrap_err()
+        .contains("header_timeout"));
+    assert!(parse("[default_response]\nstatus = 99")
+        .unwrap_err()
+        .contains("status 99"));
+    assert!(
+        parse("[default_response]\nheaders = { \"Content-Length\" = \"1\" }")
+            .unwrap_err()
+            .contains("Content-Length")
+    );
+}
+
+#[test]
+fn every_timeout_is_bounded_naming_key_and_range() {
+    for (text, key) in [
+        ("drain_timeout = \"18446744073709551615s\"", "drain_timeout"),
+        ("header_timeout = \"25h\"", "header_timeout"),
+        ("write_timeout = \"1ms\"", "write_timeout"),
+        ("keepalive_timeout = \"0s\"", "keepalive_timeout"),
+        ("body_timeout = \"100days\"", "body_timeout"),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert!(e.contains(key) && e.contains("between 10ms and 24h"), "{e}");
+    }
+    assert!(parse("drain_timeout = \"24h\"\nheader_timeout = \"10ms\"").is_ok());
+}
+
+#[test]
+fn no_body_with_204_205_or_304() {
+    for status in [204, 205, 304] {
+        let e = parse(&format!("[default_response]\nstatus = {status}")).unwrap_err();
+        assert!(
+            e.starts_with("default_response: status")
+                && e.contains("must not have a body, but body is set")
+                && e.contains("set body = \"\""),
+            "{e}"
+        );
+        let route = format!("[[route]]\npath = \"/a\"\nstatus = {status}");
+        let e = parse(&format!("{route}\nbody = \"x\"")).unwrap_err();
+        assert!(e.starts_with("route #1 (path = \"/a\"): status"), "{e}");
+        let e = parse(&format!("{route}\nbody_file = \"/x\"")).unwrap_err();
+        assert!(e.contains("body_file is set"), "{e}");
+        assert!(parse(&format!("{route}\nbody = \"\"")).is_ok());
+        assert!(parse(&format!(
+            "{route}\n[default_response]\nstatus = {status}\nbody = \"\""
+        ))
+        .is_ok());
+    }
+    assert!(parse("[default_response]\nstatus = 200\nbody_file = \"/x\"").is_ok());
+}
+
+#[test]
+fn a_route_that_can_never_match_is_refused_naming_both() {
+    let e = parse("[[route]]\npath = \"/a\"\n[[route]]\nprefix = \"/b\"\n[[route]]\npath = \"/a\"")
+        .unwrap_err();
+    assert_eq!(
+        e,
+        "route #3 (path = \"/a\") can never match: route #1 (path = \"/a\") comes first and \
+         matches the same requests"
+    );
+    let e = parse("[[route]]\nprefix = \"/p\"\n[[route]]\nmethod = \"PUT\"\nprefix = \"/p\"")
+        .unwrap_err();
+    assert!(e.starts_with("route #2 (PUT prefix = \"/p\")"), "{e}");
+    let e = parse(
+        "[[route]]\nmethod = \"GET\"\npath = \"/g\"\n[[route]]\nmethod = \"HEAD\"\npath = \"/g\"",
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("route #2 (HEAD path = \"/g\") can never match"),
+        "{e}"
+    );
+    assert!(parse(
+        "[[route]]\nmethod = \"HEAD\"\npath = \"/g\"\n[[route]]\nmethod = \"GET\"\npath = \"/g\""
+    )
+    .is_ok());
+    // Different methods, or a path beside a prefix, each match something of their own.
+    assert!(parse(
+        "[[route]]\nmethod = \"GET\"\npath = \"/a\"\n[[route]]\nmethod = \"POST\"\npath = \"/a\"\n\
+         [[route]]\nprefix = \"/a\"\n[[route]]\npath = \"/a\""
+    )
+    .is_ok());
+}
