@@ -213,6 +213,7 @@ impl Handler for Inspect {
             "target": head.target(),
             "path": head.path(),
             "query": head.query(),
+            "host": head.host(),
             "version": head.version().as_str(),
             "headers": headers,
             "body": text(req.body),

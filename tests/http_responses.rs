@@ -374,6 +374,7 @@ fn inspect_describes_the_request_in_order() {
         "target": "/inspect/a%20b?x=1&y",
         "path": "/inspect/a%20b",
         "query": "x=1&y",
+        "host": "example",
         "version": "HTTP/1.1",
         "headers": [
             ["Host", "example"],
@@ -402,6 +403,7 @@ fn inspect_query_is_null_without_question_mark_and_json_null_for_other_types() {
         "target": "/inspect",
         "path": "/inspect",
         "query": null,
+        "host": null,
         "version": "HTTP/1.0",
         "headers": [["Content-Length", "3"]],
         "body": "abc",

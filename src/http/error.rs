@@ -13,14 +13,23 @@ labeled_enum! {
         InvalidMethod => "invalid_method",
         /// The method is a valid token that no HTTP specification defines (501).
         UnknownMethod => "unknown_method",
-        /// The target is empty or contains a control character, space, non-ASCII byte or `#`.
+        /// The target is empty or contains a control character, space, non-ASCII byte or `#`;
+        /// or it is in no form we accept (origin, absolute with an `http(s)` scheme, asterisk).
         InvalidTarget => "invalid_target",
+        /// `*` as the target of a method other than OPTIONS (RFC 9112 §3.2.4).
+        AsteriskNotOptions => "asterisk_not_options",
+        /// CONNECT, which only a proxy implements (RFC 9110 §9.3.6); we are an origin server (501).
+        ConnectNotSupported => "connect_not_supported",
         /// The request line is longer than [`MAX_REQUEST_LINE`](super::MAX_REQUEST_LINE) (414).
         RequestLineTooLong => "request_line_too_long",
         /// The version is not of the form `HTTP/x.y`.
         InvalidVersion => "invalid_version",
-        /// A well-formed `HTTP/x.y` other than 1.0 and 1.1 (505).
+        /// A well-formed `HTTP/x.y` whose major version is not 1 (505).
         UnsupportedVersion => "unsupported_version",
+        /// A second `Host` field, on any version (RFC 9112 §3.2).
+        DuplicateHost => "duplicate_host",
+        /// A `Host` value that is not `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 9110 §7.2).
+        InvalidHost => "invalid_host",
         /// A header name is empty or contains a non-token byte.
         InvalidHeaderName => "invalid_header_name",
         /// Whitespace between a header name and its colon (RFC 9112 §5.1).
@@ -73,7 +82,7 @@ impl ParseError {
     pub fn status(self) -> u16 {
         use ParseError::*;
         match self {
-            UnknownMethod | UnsupportedTransferCoding => 501,
+            UnknownMethod | ConnectNotSupported | UnsupportedTransferCoding => 501,
             RequestLineTooLong => 414,
             UnsupportedVersion => 505,
             HeadTooLarge | TooManyHeaders | TrailersTooLarge => 431,

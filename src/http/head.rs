@@ -74,6 +74,11 @@ impl Span {
 pub(super) struct Parsed {
     pub(super) method: Span,
     pub(super) target: Span,
+    /// Where the path starts: at the target's start in origin-form (and asterisk-form), after
+    /// the authority in absolute-form.
+    pub(super) path: u16,
+    /// The authority of an absolute-form target, which stands in for `Host` (RFC 9112 §3.2.2).
+    pub(super) authority: Option<Span>,
     /// Offset of the `?` in the target, if any.
     pub(super) query: Option<u16>,
     pub(super) version: Version,
@@ -85,7 +90,10 @@ pub(super) struct Parsed {
     pub(super) transfer_encoding: bool,
     pub(super) conn_close: bool,
     pub(super) conn_keep_alive: bool,
+    /// How many `Host` fields; the parser rejects a second one, so 0 or 1.
     pub(super) hosts: u8,
+    /// The `Host` value (checked to be `uri-host [ ":" port ]`).
+    pub(super) host: Option<Span>,
     pub(super) expect: Expect,
     pub(super) content_type: Option<Span>,
 }
@@ -96,6 +104,8 @@ impl Parsed {
         Parsed {
             method: Span::default(),
             target: Span::default(),
+            path: 0,
+            authority: None,
             query: None,
             version: Version::Http11,
             fields: [(Span::default(), Span::default()); MAX_HEADERS],
@@ -105,6 +115,7 @@ impl Parsed {
             conn_close: false,
             conn_keep_alive: false,
             hosts: 0,
+            host: None,
             expect: Expect::None,
             content_type: None,
         }
@@ -113,6 +124,7 @@ impl Parsed {
     /// Forget the last head. The field array is overwritten as fields arrive; only `count`
     /// needs clearing, and the request line's spans are always set before they are read.
     pub(super) fn clear(&mut self) {
+        self.authority = None;
         self.query = None;
         self.count = 0;
         self.content_length = None;
@@ -120,6 +132,7 @@ impl Parsed {
         self.conn_close = false;
         self.conn_keep_alive = false;
         self.hosts = 0;
+        self.host = None;
         self.expect = Expect::None;
         self.content_type = None;
     }
@@ -156,19 +169,30 @@ impl<'a> Head<'a> {
         self.p.method.of(self.buf)
     }
 
-    /// The path as bytes (validated: visible ASCII only).
+    /// The path as bytes (validated: visible ASCII only). For an absolute-form target it is
+    /// the URI's path: `/a` of `http://x/a?q`, and `/` when the URI has none (RFC 9110 §4.2.3).
     pub fn path_bytes(&self) -> &'a [u8] {
-        let t = self.p.target;
-        let end = self.p.query.map_or(t.end, |q| q);
-        &self.buf[t.start as usize..end as usize]
+        let end = self.p.query.unwrap_or(self.p.target.end);
+        let path = &self.buf[self.p.path as usize..end as usize];
+        if path.is_empty() {
+            b"/"
+        } else {
+            path
+        }
     }
 
-    /// The whole request target, e.g. `/search?q=x`.
+    /// The whole request target, e.g. `/search?q=x` or `http://x/search?q=x`.
     pub fn target(&self) -> &'a str {
         ascii(self.p.target.of(self.buf))
     }
 
-    /// The target up to (not including) the first `?`.
+    /// Is the target `*` (asterisk-form, which the parser allows only with OPTIONS)?
+    pub fn is_asterisk(&self) -> bool {
+        self.p.target.of(self.buf) == b"*"
+    }
+
+    /// The path: the target up to (not including) the first `?`, without the scheme and
+    /// authority of an absolute-form target. See [`path_bytes`](Self::path_bytes).
     pub fn path(&self) -> &'a str {
         ascii(self.path_bytes())
     }
@@ -239,9 +263,20 @@ impl<'a> Head<'a> {
         self.p.expect
     }
 
-    /// How many `Host` fields there were; HTTP/1.1 requires exactly one.
+    /// How many `Host` fields there were (0 or 1: the parser rejects a second); HTTP/1.1
+    /// requires one, even with an absolute-form target.
     pub fn host_count(&self) -> usize {
         usize::from(self.p.hosts)
+    }
+
+    /// The host (and port) the request is for: the authority of an absolute-form target, which
+    /// a server uses instead of the `Host` field (RFC 9112 §3.2.2), else the `Host` value.
+    /// Validated as `uri-host [ ":" port ]`; `Some("")` for an empty `Host`.
+    pub fn host(&self) -> Option<&'a str> {
+        self.p
+            .authority
+            .or(self.p.host)
+            .map(|s| ascii(s.of(self.buf)))
     }
 }
 

@@ -6,6 +6,7 @@ mod field;
 mod head;
 mod parser;
 mod scan;
+mod target;
 
 pub use chunked::{Chunk, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILERS};
 pub use error::ParseError;

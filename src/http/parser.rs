@@ -6,6 +6,10 @@
 //! far as it goes, and the parser remembers where it starts: the next call, with more bytes,
 //! resumes there. Parsing the input whole or split anywhere gives the same result.
 //!
+//! The target may be origin-form (`/path`), absolute-form (`http://host/path`, whose authority
+//! stands in for `Host`) or, with OPTIONS only, asterisk-form (`*`); CONNECT is refused, since
+//! only a proxy serves it. `HTTP/1.x` with x above 1 is HTTP/1.1 (RFC 9112 §2.3).
+//!
 //! Incomplete data is not considered invalid: it is [`Status::Partial`]. Data past a limit is
 //! never looked at.
 
@@ -13,6 +17,7 @@ use super::error::ParseError;
 use super::field::{field_line, FieldLine};
 use super::head::{Expect, Head, Parsed, Span, Version, MAX_HEAD, MAX_HEADERS};
 use super::scan::{target_end, token_end, trim_ows};
+use super::target;
 
 /// Longest request line we accept, CRLF included; beyond it the answer is 414.
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
@@ -183,6 +188,10 @@ impl RequestParser {
             memchr::memchr(b'?', t)
         };
         self.parsed.query = q.map(|q| (t_start + q) as u16);
+        self.parsed.path = t_start as u16;
+        if t[0] != b'/' {
+            self.non_origin(&b[start..m_end], t_start, t)?;
+        }
 
         let v = t_end + 1;
         let version = match version(&b[v..])? {
@@ -201,6 +210,17 @@ impl RequestParser {
         }
     }
 
+    /// A target that is not origin-form: asterisk-form or absolute-form, else an error.
+    #[cold]
+    fn non_origin(&mut self, method: &[u8], t_start: usize, t: &[u8]) -> Result<(), ParseError> {
+        if let Some(a) = target::non_origin(method, t)? {
+            let path = t_start + a.path_start;
+            self.parsed.authority = Some(Span::new(t_start + a.authority_start, path));
+            self.parsed.path = path as u16;
+        }
+        Ok(())
+    }
+
     /// The end of the method starting at `start` (a known method followed by SP), or `None`
     /// if the buffer ends first. The two commonest methods skip the scan and the table.
     #[inline]
@@ -215,6 +235,9 @@ impl RequestParser {
         let m_end = token_end(b, start);
         match b.get(m_end) {
             None => Ok(None),
+            // A client may send tunnel bytes right after its CONNECT (RFC 9110 §9.3.6): refuse
+            // before the target, and close, so that none is read as a request.
+            Some(b' ') if &b[start..m_end] == b"CONNECT" => Err(ParseError::ConnectNotSupported),
             Some(b' ') if m_end > start && is_known_method(&b[start..m_end]) => Ok(Some(m_end)),
             Some(b' ') if m_end > start => Err(ParseError::UnknownMethod),
             Some(_) => Err(ParseError::InvalidMethod),
@@ -247,9 +270,7 @@ impl RequestParser {
     /// Record what a field means for framing and connection handling.
     fn apply(&mut self, name: &[u8], value: &[u8], span: Span) -> Result<(), ParseError> {
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
-                self.parsed.hosts = self.parsed.hosts.saturating_add(1)
-            }
+            4 if name.eq_ignore_ascii_case(b"host") => self.host(value, span)?,
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 self.parsed.expect = if value.eq_ignore_ascii_case(b"100-continue") {
                     Expect::Continue
@@ -275,6 +296,19 @@ impl RequestParser {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// One `Host` field: a second, or an invalid value, is 400 on any version (RFC 9112 §3.2).
+    fn host(&mut self, value: &[u8], span: Span) -> Result<(), ParseError> {
+        if self.parsed.hosts > 0 {
+            return Err(ParseError::DuplicateHost);
+        }
+        if !target::is_valid_host(value) {
+            return Err(ParseError::InvalidHost);
+        }
+        self.parsed.hosts = 1;
+        self.parsed.host = Some(span);
         Ok(())
     }
 
@@ -378,8 +412,9 @@ fn version(v: &[u8]) -> Result<Option<Version>, ParseError> {
         return Ok(None);
     }
     match (v[5], v[7]) {
-        (b'1', b'1') => Ok(Some(Version::Http11)),
         (b'1', b'0') => Ok(Some(Version::Http10)),
+        // A higher minor version is understood as the highest we speak (RFC 9112 §2.3).
+        (b'1', _) => Ok(Some(Version::Http11)),
         _ => Err(ParseError::UnsupportedVersion),
     }
 }

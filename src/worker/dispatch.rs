@@ -7,6 +7,9 @@ use crate::handler::{Request, Responder, Routed};
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::{Expect, Head, Version};
 
+/// The methods the server answers, for `OPTIONS *`.
+const SERVER_METHODS: &[u8] = b"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
+
 /// Route and answer a complete request by `shared`; returns whether the connection stays open.
 pub fn dispatch(head: &Head<'_>, body: &[u8], shared: &Shared, ctx: &mut Ctx) -> bool {
     let method = head.method_bytes();
@@ -54,6 +57,13 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], shared: &Shared, ctx: &mut Ctx) ->
         ctx.stats.json_parsed.inc();
     }
     let mut res = Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
+    if head.is_asterisk() {
+        // `OPTIONS *` (the parser allows `*` with nothing else) asks about the server as a
+        // whole, not a resource (RFC 9110 §9.3.7): what it can do, and no content.
+        res.send(200, &[("Allow", SERVER_METHODS)], b"");
+        ctx.stats.request(method, 200);
+        return keep;
+    }
     match shared.router.route(method, head.path_bytes()) {
         Routed::Handler(handler) => handler.handle(&req, &mut res),
         Routed::MethodNotAllowed(allow) => {

@@ -69,6 +69,22 @@ fn rejects_each_rule_with_its_own_kind() {
         (b"GET /\xc3\xa9 HTTP/1.1\r\n\r\n", InvalidTarget),
         (b"GET  / HTTP/1.1\r\n\r\n", InvalidTarget),
         (b"GET / HTTP/2.0\r\n\r\n", UnsupportedVersion),
+        (b"GET / HTTP/0.9\r\n\r\n", UnsupportedVersion),
+        (b"GET / HTTP/1.10\r\n\r\n", InvalidVersion),
+        (b"GET admin HTTP/1.1\r\n\r\n", InvalidTarget),
+        (b"GET x:80 HTTP/1.1\r\n\r\n", InvalidTarget),
+        (b"GET ftp://x/ HTTP/1.1\r\n\r\n", InvalidTarget),
+        (b"GET http://u@x/ HTTP/1.1\r\n\r\n", InvalidTarget),
+        (b"GET http:///a HTTP/1.1\r\n\r\n", InvalidTarget),
+        (b"GET * HTTP/1.1\r\n\r\n", AsteriskNotOptions),
+        (b"HEAD * HTTP/1.1\r\n\r\n", AsteriskNotOptions),
+        (b"CONNECT x:443 HTTP/1.1\r\n\r\n", ConnectNotSupported),
+        (b"CONNECT / HTTP/1.1\r\n\r\n", ConnectNotSupported),
+        (b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n", DuplicateHost),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n", InvalidHost),
+        (b"GET / HTTP/1.1\r\nHost: a/b\r\n", InvalidHost),
+        (b"GET / HTTP/1.1\r\nHost: u@a\r\n", InvalidHost),
+        (b"GET / HTTP/1.1\r\nHost: a:xyz\r\n", InvalidHost),
         (b"GET / HTTP/1.x\r\n\r\n", InvalidVersion),
         (b"GET / FTP/1.1\r\n\r\n", InvalidVersion),
         (b"GET /\r\n\r\n", InvalidVersion),
@@ -165,10 +181,113 @@ fn connection_semantics() {
     assert!(!keep(b"GET / HTTP/1.0\r\n\r\n"));
     assert!(keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     let mut p = RequestParser::new();
-    let Status::Complete(head, _) = p.parse(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nHost: a\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n") else {
+    let Status::Complete(head, _) = p.parse(
+        b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ) else {
         panic!()
     };
     assert_eq!(head.expect(), Expect::Continue);
-    assert_eq!(head.host_count(), 2);
+    assert_eq!(head.host_count(), 1);
     assert_eq!(head.body(), BodyKind::Chunked);
+}
+
+/// (path, query, host) of a complete head.
+fn target_parts(input: &[u8]) -> (String, Option<String>, Option<String>) {
+    let mut p = RequestParser::new();
+    let Status::Complete(head, _) = p.parse(input) else {
+        panic!("not complete: {:?}", String::from_utf8_lossy(input))
+    };
+    let own = |s: Option<&str>| s.map(str::to_string);
+    (head.path().into(), own(head.query()), own(head.host()))
+}
+
+#[test]
+fn absolute_form_routes_on_its_path_and_its_authority_is_the_host() {
+    let parts = |path: &str, query: Option<&str>, host: &str| {
+        (path.into(), query.map(Into::into), Some(host.into()))
+    };
+    let cases: &[(&[u8], _)] = &[
+        (
+            b"GET http://x/admin/x HTTP/1.1\r\nHost: other\r\n\r\n",
+            parts("/admin/x", None, "x"),
+        ),
+        (
+            b"GET HTTPS://a.example:8443/p?q=1 HTTP/1.1\r\nHost: b\r\n\r\n",
+            parts("/p", Some("q=1"), "a.example:8443"),
+        ),
+        (
+            b"GET http://x HTTP/1.1\r\nHost: x\r\n\r\n",
+            parts("/", None, "x"),
+        ),
+        (
+            b"GET http://x?a=b HTTP/1.1\r\nHost: x\r\n\r\n",
+            parts("/", Some("a=b"), "x"),
+        ),
+        (
+            b"GET http://[::1]:80/a HTTP/1.0\r\n\r\n",
+            parts("/a", None, "[::1]:80"),
+        ),
+        (
+            b"GET /o?x HTTP/1.1\r\nHost: h:1\r\n\r\n",
+            parts("/o", Some("x"), "h:1"),
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            &target_parts(input),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    // The whole target is still reported as received.
+    let mut p = RequestParser::new();
+    let Status::Complete(head, _) = p.parse(b"GET http://x HTTP/1.1\r\n\r\n") else {
+        panic!()
+    };
+    assert_eq!(head.target(), "http://x");
+    assert_eq!(head.path_bytes(), b"/");
+    assert!(!head.is_asterisk());
+}
+
+#[test]
+fn a_request_without_absolute_form_takes_its_host_from_the_field() {
+    assert_eq!(target_parts(b"GET / HTTP/1.0\r\n\r\n").2, None);
+    assert_eq!(
+        target_parts(b"GET / HTTP/1.1\r\nHost:\r\n\r\n").2,
+        Some(String::new())
+    );
+    // The previous request's Host and authority do not leak into the next.
+    let mut p = RequestParser::new();
+    let input = b"GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    let Status::Complete(_, n) = p.parse(input) else {
+        panic!()
+    };
+    let Status::Complete(head, _) = p.parse(&input[n..]) else {
+        panic!()
+    };
+    assert_eq!((head.host(), head.host_count()), (None, 0));
+}
+
+#[test]
+fn options_may_use_the_asterisk_form() {
+    let mut p = RequestParser::new();
+    let Status::Complete(head, _) = p.parse(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n") else {
+        panic!()
+    };
+    assert!(head.is_asterisk());
+    assert_eq!((head.path(), head.host()), ("*", Some("x")));
+}
+
+#[test]
+fn a_higher_minor_version_is_http11() {
+    for minor in b'1'..=b'9' {
+        let input = [b"GET / HTTP/1.", &[minor][..], b"\r\n\r\n"].concat();
+        let mut p = RequestParser::new();
+        let Status::Complete(head, _) = p.parse(&input) else {
+            panic!("{minor}")
+        };
+        assert_eq!(head.version(), Version::Http11);
+        assert!(head.keep_alive());
+    }
 }
