@@ -11,7 +11,7 @@ mod target;
 pub use chunked::{Chunk, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILERS};
 pub use error::ParseError;
 pub use head::{BodyKind, Expect, Field, Head, Version, MAX_HEAD, MAX_HEADERS};
-pub use parser::{RequestParser, Status, MAX_REQUEST_LINE};
+pub use parser::{is_head_request, RequestParser, Status, MAX_REQUEST_LINE};
 pub use scan::{is_token, trim_ows};
 
 pub mod date;

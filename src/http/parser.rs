@@ -419,6 +419,17 @@ fn version(v: &[u8]) -> Result<Option<Version>, ParseError> {
     }
 }
 
+/// Does the request at the start of `buf` (as passed to [`RequestParser::parse`]) use HEAD,
+/// whatever else is wrong with it? Leading empty lines are skipped, as the parser skips them.
+/// A server rejecting a request uses it to send no content to a HEAD (RFC 9110 §9.3.2): the
+/// client would read that content as the start of another response.
+pub fn is_head_request(mut buf: &[u8]) -> bool {
+    while let Some(rest) = buf.strip_prefix(b"\r\n") {
+        buf = rest;
+    }
+    buf.starts_with(b"HEAD ")
+}
+
 /// Methods registered for HTTP (RFC 9110 and the IANA method registry, as llhttp knows them).
 /// Any other token gets 501 (RFC 9110 §9.1).
 fn is_known_method(m: &[u8]) -> bool {

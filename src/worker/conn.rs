@@ -19,7 +19,9 @@ use super::dispatch::dispatch;
 use super::timer::{Slot, Wheel};
 use crate::config::Config;
 use crate::http::response::{self, ConnectionHeader};
-use crate::http::{BodyKind, Chunk, ChunkedDecoder, Expect, ParseError, RequestParser, Status};
+use crate::http::{
+    is_head_request, BodyKind, Chunk, ChunkedDecoder, Expect, ParseError, RequestParser, Status,
+};
 use crate::stats::CloseReason;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends,
@@ -448,7 +450,7 @@ impl Conn {
                 };
                 return None;
             }
-            Status::Error(e) => return Some(self.reject(e, data.len(), ctx)),
+            Status::Error(e) => return Some(self.reject(e, data, ctx)),
             Status::Complete(head, n) => (head, n),
         };
         let (body_end, body) = match self.body(data, head_len, head.body(), shared, ctx) {
@@ -465,7 +467,7 @@ impl Conn {
                 }
                 return None;
             }
-            Err(e) => return Some(self.reject(e, data.len(), ctx)),
+            Err(e) => return Some(self.reject(e, data, ctx)),
         };
         self.reading = Reading::Head { resume: None };
         let keep = match body {
@@ -557,7 +559,7 @@ impl Conn {
     }
 
     /// Queue the error response for `e` and stop answering on this connection.
-    fn reject(&mut self, e: ParseError, len: usize, ctx: &mut Ctx) -> usize {
+    fn reject(&mut self, e: ParseError, data: &[u8], ctx: &mut Ctx) -> usize {
         ctx.stats.parse_error(e);
         // Its duration is recorded by `answer`, like any answered request.
         ctx.stats.request(b"other", e.status());
@@ -566,10 +568,10 @@ impl Conn {
             e.status(),
             ctx.date.get(),
             ConnectionHeader::Close,
-            false,
+            is_head_request(data),
         );
         self.reading = Reading::Closing { unread: true };
-        len
+        data.len()
     }
 
     /// Write `ctx.wbuf` (after any older unsent bytes) and empty it; keep what the socket

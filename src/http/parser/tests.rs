@@ -291,3 +291,18 @@ fn a_higher_minor_version_is_http11() {
         assert!(head.keep_alive());
     }
 }
+
+#[test]
+fn a_head_request_is_recognised_even_when_invalid() {
+    assert!(is_head_request(b"HEAD * HTTP/1.1\r\n"));
+    assert!(is_head_request(b"\r\n\r\nHEAD / HTTP/1.1\r\nHost: a b\r\n"));
+    for other in [
+        &b"GET / HTTP/1.1\r\n"[..],
+        b"HEADER / HTTP/1.1",
+        b"HEAD",
+        b"\nHEAD /",
+        b"",
+    ] {
+        assert!(!is_head_request(other), "{other:?}");
+    }
+}
