@@ -39,6 +39,8 @@ struct Request {
     method: &'static str,
     target: String,
     version: Version,
+    /// A `Host` field's value, and where among the ordinary fields it goes.
+    host: Option<(String, Index)>,
     /// Ordinary fields: name, value, and the whitespace written before and after the value.
     fields: Vec<(String, Vec<u8>, String, String)>,
     connection: Option<&'static str>,
@@ -59,27 +61,36 @@ enum Body {
     ),
 }
 
+/// Methods of valid requests. Not CONNECT, which the parser refuses (we are no proxy).
 const METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PROPFIND",
-    "M-SEARCH", "QUERY", "PURGE",
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "PROPFIND", "M-SEARCH",
+    "QUERY", "PURGE",
 ];
 
 fn token() -> impl Strategy<Value = String> {
     "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,16}"
 }
 
-/// A field name that has no meaning to the parser's framing or connection logic.
+/// A field name that has no meaning to the parser's framing, connection or Host logic.
 fn plain_name() -> impl Strategy<Value = String> {
+    prop_oneof![token(), Just("Accept".to_string())].prop_filter(
+        "framing fields and Host are generated separately",
+        |n| {
+            !["content-length", "transfer-encoding", "connection", "host"]
+                .iter()
+                .any(|s| n.eq_ignore_ascii_case(s))
+        },
+    )
+}
+
+/// A valid `Host` value: `uri-host [ ":" port ]`, possibly empty.
+fn host() -> impl Strategy<Value = String> {
     prop_oneof![
-        token(),
-        Just("Host".to_string()),
-        Just("Accept".to_string())
+        4 => "[a-zA-Z0-9._~!$&'()*+,;=-]{1,12}(:[0-9]{0,5})?",
+        1 => Just(String::new()),
+        1 => "(%[0-9a-fA-F]{2}){1,3}",
+        1 => "\\[(::1|2001:db8::[0-9a-f]{1,4}|v1\\.[a-z:]{1,5})\\](:[0-9]{1,5})?",
     ]
-    .prop_filter("framing fields are generated separately", |n| {
-        !["content-length", "transfer-encoding", "connection"]
-            .iter()
-            .any(|s| n.eq_ignore_ascii_case(s))
-    })
 }
 
 /// A field value without surrounding whitespace: visible ASCII, obs-text, inner SP/HTAB.
@@ -102,11 +113,12 @@ fn ows() -> impl Strategy<Value = String> {
     "[ \t]{0,2}"
 }
 
+/// A target in origin-, asterisk- or absolute-form (any case of scheme, maybe empty path).
 fn target() -> impl Strategy<Value = String> {
     prop_oneof![
         8 => "/[!-\"$-~]{0,40}",
         1 => Just("*".to_string()),
-        1 => "http://[a-z]{1,10}\\.example(:[0-9]{1,5})?(/[a-z?=&]{0,10})?",
+        1 => "[hH][tT][tT][pP][sS]?://[a-z]{1,10}\\.example(:[0-9]{1,5})?(/[a-z?=&]{0,10})?(\\?[a-z=&]{0,5})?",
     ]
 }
 
@@ -150,6 +162,7 @@ fn request() -> impl Strategy<Value = Request> {
         prop::sample::select(METHODS),
         target(),
         prop_oneof![Just(Version::Http10), Just(Version::Http11)],
+        prop::option::of((host(), any::<Index>())),
         prop::collection::vec((plain_name(), value(), ows(), ows()), 0..8),
         prop::option::of(prop::sample::select(
             &["close", "keep-alive", "Keep-Alive, Upgrade", "upgrade"][..],
@@ -157,11 +170,13 @@ fn request() -> impl Strategy<Value = Request> {
         body(),
     )
         .prop_map(
-            |(leading_crlfs, method, target, version, fields, connection, body)| Request {
+            |(leading_crlfs, method, target, version, host, fields, connection, body)| Request {
                 leading_crlfs,
-                method,
+                // Only OPTIONS may ask about `*`.
+                method: if target == "*" { "OPTIONS" } else { method },
                 target,
                 version,
+                host,
                 fields,
                 connection,
                 body,
@@ -173,6 +188,15 @@ impl Request {
     /// The fields as they go on the wire: (name, value, OWS before, OWS after).
     fn wire_fields(&self) -> Vec<(String, Vec<u8>, String, String)> {
         let mut fields = self.fields.clone();
+        if let Some((host, at)) = &self.host {
+            let field = (
+                "Host".into(),
+                host.clone().into_bytes(),
+                " ".into(),
+                "".into(),
+            );
+            fields.insert(at.index(fields.len() + 1), field);
+        }
         if let Some(c) = self.connection {
             fields.push(("Connection".into(), c.into(), " ".into(), String::new()));
         }
@@ -237,6 +261,10 @@ impl Request {
             .into_iter()
             .map(|(n, v, ..)| (n.into_bytes(), v))
             .collect();
+        let host_field = fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"host"))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
         let hosts = fields
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
@@ -263,9 +291,19 @@ impl Request {
                     .collect(),
             ),
         };
-        let (path, query) = match self.target.split_once('?') {
-            Some((path, query)) => (path, Some(query.to_string())),
+        let (uri, query) = match self.target.split_once('?') {
+            Some((uri, query)) => (uri, Some(query.to_string())),
             None => (self.target.as_str(), None),
+        };
+        // An absolute-form target: its path is what follows the authority, `/` if nothing
+        // does, and its authority is the host.
+        let (path, host) = match uri.split_once("://") {
+            Some((_, rest)) => {
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let path = if path.is_empty() { "/" } else { path };
+                (path, Some(authority.to_string()))
+            }
+            None => (uri, host_field),
         };
         Message {
             method: self.method.to_string(),
@@ -277,6 +315,7 @@ impl Request {
             framing,
             keep_alive,
             hosts,
+            host,
             body,
             trailers,
         }
@@ -461,6 +500,7 @@ fn serializer_writes_what_a_client_would() {
         method: "POST",
         target: "/a?b".into(),
         version: Version::Http11,
+        host: None,
         fields: vec![("Host".into(), b"x".to_vec(), "\t".into(), " ".into())],
         connection: Some("close"),
         body: Body::Chunked(
@@ -488,4 +528,5 @@ fn serializer_writes_what_a_client_would() {
     assert_eq!(messages[0].body, b"hello");
     assert_eq!(messages[0].path, "/a");
     assert_eq!(messages[0].query.as_deref(), Some("b"));
+    assert_eq!(messages[0].host.as_deref(), Some("x"));
 }

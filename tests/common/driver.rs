@@ -36,6 +36,8 @@ pub struct Message {
     pub framing: BodyKind,
     pub keep_alive: bool,
     pub hosts: usize,
+    /// The authority of an absolute-form target, else the `Host` value.
+    pub host: Option<String>,
     pub body: Vec<u8>,
     pub trailers: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -209,6 +211,7 @@ fn message_of(head: &Head) -> Message {
         framing: head.body(),
         keep_alive: head.keep_alive(),
         hosts: head.host_count(),
+        host: head.host().map(str::to_string),
         body: Vec::new(),
         trailers: Vec::new(),
     }
