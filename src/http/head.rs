@@ -74,9 +74,11 @@ impl Span {
 pub(super) struct Parsed {
     pub(super) method: Span,
     pub(super) target: Span,
-    /// Where the path starts: at the target's start in origin-form (and asterisk-form), after
-    /// the authority in absolute-form.
-    pub(super) path: u16,
+    /// The path: the target up to the query in origin-form (and asterisk-form), what follows
+    /// the authority in absolute-form. An empty path means `/` (RFC 9110 §4.2.3): rather than
+    /// test for it on every request, the span then covers a `/` that every complete request
+    /// line has, the one in its version (`HTTP/1.1`).
+    pub(super) path: Span,
     /// The authority of an absolute-form target, which stands in for `Host` (RFC 9112 §3.2.2).
     pub(super) authority: Option<Span>,
     /// Offset of the `?` in the target, if any.
@@ -90,9 +92,8 @@ pub(super) struct Parsed {
     pub(super) transfer_encoding: bool,
     pub(super) conn_close: bool,
     pub(super) conn_keep_alive: bool,
-    /// How many `Host` fields; the parser rejects a second one, so 0 or 1.
-    pub(super) hosts: u8,
-    /// The `Host` value (checked to be `uri-host [ ":" port ]`).
+    /// The `Host` value (checked to be `uri-host [ ":" port ]`). There is at most one: the
+    /// parser rejects a second.
     pub(super) host: Option<Span>,
     pub(super) expect: Expect,
     pub(super) content_type: Option<Span>,
@@ -104,7 +105,7 @@ impl Parsed {
         Parsed {
             method: Span::default(),
             target: Span::default(),
-            path: 0,
+            path: Span::default(),
             authority: None,
             query: None,
             version: Version::Http11,
@@ -114,7 +115,6 @@ impl Parsed {
             transfer_encoding: false,
             conn_close: false,
             conn_keep_alive: false,
-            hosts: 0,
             host: None,
             expect: Expect::None,
             content_type: None,
@@ -131,7 +131,6 @@ impl Parsed {
         self.transfer_encoding = false;
         self.conn_close = false;
         self.conn_keep_alive = false;
-        self.hosts = 0;
         self.host = None;
         self.expect = Expect::None;
         self.content_type = None;
@@ -172,13 +171,7 @@ impl<'a> Head<'a> {
     /// The path as bytes (validated: visible ASCII only). For an absolute-form target it is
     /// the URI's path: `/a` of `http://x/a?q`, and `/` when the URI has none (RFC 9110 §4.2.3).
     pub fn path_bytes(&self) -> &'a [u8] {
-        let end = self.p.query.unwrap_or(self.p.target.end);
-        let path = &self.buf[self.p.path as usize..end as usize];
-        if path.is_empty() {
-            b"/"
-        } else {
-            path
-        }
+        self.p.path.of(self.buf)
     }
 
     /// The whole request target, e.g. `/search?q=x` or `http://x/search?q=x`.
@@ -266,7 +259,7 @@ impl<'a> Head<'a> {
     /// How many `Host` fields there were (0 or 1: the parser rejects a second); HTTP/1.1
     /// requires one, even with an absolute-form target.
     pub fn host_count(&self) -> usize {
-        usize::from(self.p.hosts)
+        usize::from(self.p.host.is_some())
     }
 
     /// The host (and port) the request is for: the authority of an absolute-form target, which

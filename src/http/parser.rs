@@ -188,7 +188,7 @@ impl RequestParser {
             memchr::memchr(b'?', t)
         };
         self.parsed.query = q.map(|q| (t_start + q) as u16);
-        self.parsed.path = t_start as u16;
+        self.parsed.path = Span::new(t_start, q.map_or(t_end, |q| t_start + q));
         if t[0] != b'/' {
             self.non_origin(&b[start..m_end], t_start, t)?;
         }
@@ -216,7 +216,12 @@ impl RequestParser {
         if let Some(a) = target::non_origin(method, t)? {
             let path = t_start + a.path_start;
             self.parsed.authority = Some(Span::new(t_start + a.authority_start, path));
-            self.parsed.path = path as u16;
+            self.parsed.path.start = path as u16;
+            if self.parsed.path.start == self.parsed.path.end {
+                // The `/` of `HTTP/`, after the SP that ends the target (see `Parsed::path`).
+                let slash = t_start + t.len() + 5;
+                self.parsed.path = Span::new(slash, slash + 1);
+            }
         }
         Ok(())
     }
@@ -301,13 +306,12 @@ impl RequestParser {
 
     /// One `Host` field: a second, or an invalid value, is 400 on any version (RFC 9112 §3.2).
     fn host(&mut self, value: &[u8], span: Span) -> Result<(), ParseError> {
-        if self.parsed.hosts > 0 {
+        if self.parsed.host.is_some() {
             return Err(ParseError::DuplicateHost);
         }
         if !target::is_valid_host(value) {
             return Err(ParseError::InvalidHost);
         }
-        self.parsed.hosts = 1;
         self.parsed.host = Some(span);
         Ok(())
     }

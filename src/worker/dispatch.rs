@@ -57,7 +57,8 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], shared: &Shared, ctx: &mut Ctx) ->
         ctx.stats.json_parsed.inc();
     }
     let mut res = Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
-    if head.is_asterisk() {
+    // The method first: a cheaper test that nearly every request fails at once.
+    if method == b"OPTIONS" && head.is_asterisk() {
         // `OPTIONS *` (the parser allows `*` with nothing else) asks about the server as a
         // whole, not a resource (RFC 9110 §9.3.7): what it can do, and no content.
         res.send(200, &[("Allow", SERVER_METHODS)], b"");
