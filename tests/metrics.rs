@@ -78,10 +78,30 @@ fn requests_total_counts_exactly_the_requests_sent() {
         count(method, response.status);
     }
     // Rejected requests: the parser never trusted their method, so they count as `other`.
-    for raw in [
-        "GET / HTTP/1.1\nHost: t\r\n\r\n",
-        "FOO / HTTP/1.1\r\nHost: t\r\n\r\n",
-    ] {
+    let rejected = [
+        ("GET / HTTP/1.1\nHost: t\r\n\r\n", ParseError::BareLf),
+        (
+            "FOO / HTTP/1.1\r\nHost: t\r\n\r\n",
+            ParseError::UnknownMethod,
+        ),
+        (
+            "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            ParseError::DuplicateHost,
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            ParseError::InvalidHost,
+        ),
+        (
+            "GET * HTTP/1.1\r\nHost: t\r\n\r\n",
+            ParseError::AsteriskNotOptions,
+        ),
+        (
+            "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n",
+            ParseError::ConnectNotSupported,
+        ),
+    ];
+    for (raw, _) in rejected {
         count(
             "other",
             roundtrip_until_close(server.addr(), raw.as_bytes()).status,
@@ -90,17 +110,21 @@ fn requests_total_counts_exactly_the_requests_sent() {
     }
 
     let e = scrape(server.metrics());
-    let total = (sent + 2) as f64;
+    let total = (sent + rejected.len()) as f64;
     assert_eq!(e.sum("cerberus_requests_total"), total);
     assert_eq!(requests_by_series(&e), expected);
     assert_eq!(e.sum("cerberus_request_duration_seconds_count"), total);
     assert_eq!(e.sum("cerberus_received_bytes_total"), received as f64);
-    assert_eq!(e.sum("cerberus_connections_accepted_total"), 3.0);
-    for kind in [ParseError::BareLf, ParseError::UnknownMethod] {
+    // One keep-alive connection, and one per rejected request.
+    assert_eq!(
+        e.sum("cerberus_connections_accepted_total"),
+        (1 + rejected.len()) as f64
+    );
+    for (_, kind) in rejected {
         let labels = [("kind", kind.as_str())];
         assert_eq!(e.value("cerberus_parse_errors_total", &labels), Some(1.0));
     }
-    assert_eq!(e.sum("cerberus_parse_errors_total"), 2.0);
+    assert_eq!(e.sum("cerberus_parse_errors_total"), rejected.len() as f64);
     assert_eq!(
         e.all("cerberus_parse_errors_total").count(),
         ParseError::ALL.len()

@@ -77,6 +77,8 @@ pub const PROBES: &[Probe] = &[
     close("method_non_ascii", b"G\xc9T / HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
     open("method_delete", b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", "200"),
     open("method_head_has_no_body", b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", "200"),
+    // An error response to HEAD has no content either (RFC 9110 §9.3.2).
+    close("method_head_rejected_has_no_body", b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", "400"),
     // CONNECT to an origin server that is no proxy: a 2xx would mean "tunnel from here on"
     // (RFC 9110 §9.3.6), so it must be refused.
     close("connect_authority_form", b"CONNECT x:80 HTTP/1.1\r\nHost: x:80\r\n\r\n", "400|405|501"),
