@@ -90,10 +90,20 @@ pub struct Builder {
     listen: String,
     args: Vec<String>,
     nofile: Option<u64>,
+    /// Leave `--workers` and `--metrics-listen` off the command line (see [`Builder::reloadable`]).
+    config_only: bool,
     dir: TempDir,
 }
 
 impl Builder {
+    /// Take `workers` and `metrics_listen` from the config file instead of flags, so that
+    /// [`Server::reload_with`] can change them (flags override the file at every reload). The
+    /// config must then set both (`metrics_listen = "127.0.0.1:0"` or `"off"`).
+    pub fn reloadable(mut self) -> Builder {
+        self.config_only = true;
+        self
+    }
+
     /// Worker threads (`--workers`); 1 unless set.
     pub fn workers(mut self, n: usize) -> Builder {
         self.workers = n;
@@ -127,10 +137,7 @@ impl Builder {
 
     /// Start the server and wait until it is listening.
     pub fn start(self) -> Server {
-        // Pinning only slows a shared 2-core CI machine down; tests never need it.
-        let dir = self.dir.path().display().to_string();
-        let text = format!("pin = false\n{}", self.config.replace("$DIR", &dir));
-        let config = self.dir.write("cerberus.toml", text.as_bytes());
+        let config = write_config(&self.dir, &self.config);
         let mut cmd = match self.nofile {
             Some(n) => {
                 let mut c = Command::new("prlimit");
@@ -139,15 +146,14 @@ impl Builder {
             }
             None => Command::new(BIN),
         };
-        cmd.arg("--listen")
-            .arg(&self.listen)
-            .arg("--workers")
-            .arg(self.workers.to_string())
-            .arg("--metrics-listen")
-            .arg("off")
-            .arg("--config")
-            .arg(&config)
-            .args(&self.args);
+        cmd.arg("--listen").arg(&self.listen);
+        if !self.config_only {
+            cmd.arg("--workers")
+                .arg(self.workers.to_string())
+                .arg("--metrics-listen")
+                .arg("off");
+        }
+        cmd.arg("--config").arg(&config).args(&self.args);
         let process = Launched::spawn(&mut cmd);
         let Some(bound) = process.wait_for(READY_TIMEOUT, parse_ready_line) else {
             panic!(
@@ -161,6 +167,14 @@ impl Builder {
             _dir: self.dir,
         }
     }
+}
+
+/// Write the config file the way [`Builder::start`] does: `pin = false` in front (pinning only
+/// slows a shared 2-core CI machine down; tests never need it) and `$DIR` replaced.
+fn write_config(dir: &TempDir, config: &str) -> PathBuf {
+    let path = dir.path().display().to_string();
+    let text = format!("pin = false\n{}", config.replace("$DIR", &path));
+    dir.write("cerberus.toml", text.as_bytes())
 }
 
 /// The address in `cerberus: listening on ADDR with N workers (...)`.
@@ -189,6 +203,7 @@ impl Server {
             listen: "127.0.0.1:0".to_owned(),
             args: Vec::new(),
             nofile: None,
+            config_only: false,
             dir: TempDir::new(),
         }
     }
@@ -259,18 +274,45 @@ impl Server {
         self.process.stderr()
     }
 
+    /// Rewrite the config file (as [`Server::builder`] takes it) and send SIGHUP.
+    pub fn reload_with(&self, config: &str) {
+        write_config(&self._dir, config);
+        self.signal(libc::SIGHUP);
+    }
+
+    /// The metrics address from the start-up line (`...; metrics on ADDR`), if metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.stderr()
+            .lines()
+            .find(|l| l.starts_with("cerberus: listening on "))?
+            .rsplit_once("; metrics on ")?
+            .1
+            .parse()
+            .ok()
+    }
+
     /// Resident set size in KiB (`VmRSS` of `/proc/PID/status`).
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// Peak resident set size since the process started, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    /// A `kB` field of `/proc/PID/status`, named with its colon.
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("read /proc/PID/status");
         let line = status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .expect("VmRSS line");
+            .find(|l| l.starts_with(field))
+            .unwrap_or_else(|| panic!("no {field} line"));
         line.split_whitespace()
             .nth(1)
             .and_then(|v| v.parse().ok())
-            .expect("VmRSS value")
+            .unwrap_or_else(|| panic!("bad {field} value"))
     }
 
     /// CPU time used so far (user + system), in clock ticks (`/proc/PID/stat`).
