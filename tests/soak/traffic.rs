@@ -115,26 +115,28 @@ fn good_request(rng: &mut Rng, close: bool, mix: Mix) -> (Vec<u8>, Expected) {
             expected.body = Some(b);
             [head.into_bytes(), encoded].concat()
         }
-        _ => {
-            let valid = kind == 5;
-            let b = if valid {
-                format!("{{\"n\": {}, \"s\": [true, null, \"x\"]}}", rng.below(1000))
-            } else {
-                format!("{{\"n\": {}, \"s\": [true, nul]}}", rng.below(1000))
-            };
-            let head = format!(
-                "POST /echo HTTP/1.1\r\nHost: s\r\n{conn}Content-Type: application/json\r\n\
-                 Content-Length: {}\r\n\r\n",
-                b.len()
-            );
-            expected.status = if valid { 200 } else { 400 };
-            // The 400's body is a JSON error; only its status and type are checked.
-            expected.body = valid.then(|| b.clone().into_bytes());
-            expected.json = Some(valid);
-            [head.into_bytes(), b.into_bytes()].concat()
-        }
+        _ => json_request(rng, conn, kind == 5, &mut expected),
     };
     (bytes, expected)
+}
+
+/// A POST of a valid or invalid JSON body: echoed, or answered with a JSON 400.
+fn json_request(rng: &mut Rng, conn: &str, valid: bool, expected: &mut Expected) -> Vec<u8> {
+    let b = if valid {
+        format!("{{\"n\": {}, \"s\": [true, null, \"x\"]}}", rng.below(1000))
+    } else {
+        format!("{{\"n\": {}, \"s\": [true, nul]}}", rng.below(1000))
+    };
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: s\r\n{conn}Content-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        b.len()
+    );
+    expected.status = if valid { 200 } else { 400 };
+    // The 400's body is a JSON error; only its status and type are checked.
+    expected.body = valid.then(|| b.clone().into_bytes());
+    expected.json = Some(valid);
+    [head.into_bytes(), b.into_bytes()].concat()
 }
 
 /// `body` as chunks of random sizes, sometimes with an extension or a trailer.
