@@ -154,16 +154,17 @@ fn body(addr: SocketAddr) -> Option<String> {
 fn image_files(image: &Image) -> Vec<String> {
     let name = format!("{}-files", image.container);
     podman_ok(&["create", "--name", &name, &image.tag]);
-    let export = Command::new("podman")
+    let mut export = Command::new("podman")
         .args(["export", &name])
         .stdout(Stdio::piped())
         .spawn()
         .expect("podman export");
     let list = Command::new("tar")
         .arg("-t")
-        .stdin(export.stdout.expect("piped"))
+        .stdin(export.stdout.take().expect("piped"))
         .output()
         .expect("tar -t");
+    let _ = export.wait();
     let _ = podman(&["rm", "-f", &name]);
     String::from_utf8_lossy(&list.stdout)
         .lines()
