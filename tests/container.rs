@@ -2,7 +2,8 @@
 //! under test, and the image then runs the way Kubernetes runs it (read-only root, every
 //! capability dropped, no new privileges, its own non-root user). It must serve, answer probes
 //! and metrics on its published port 8010, reload a mounted config on `podman kill -s HUP`, and
-//! drain a request in flight on `podman stop`. The image holds no shell.
+//! drain a request in flight on `podman stop`. The image holds no shell, and under a one-CPU
+//! quota (`--cpus=1`) it starts one worker: workers follow the cgroup CPU quota.
 //!
 //! podman here needs runc (crun refuses this machine's cgroups) and ulimits below the machine's
 //! hard limits (podman's defaults exceed them). Without podman the test skips, and fails under
@@ -211,6 +212,8 @@ fn the_image_serves_reloads_and_drains() {
         "--read-only",
         "--cap-drop=ALL",
         "--security-opt=no-new-privileges",
+        // A CPU quota of one CPU: the workers (workers = 0) must follow it, not the host's count.
+        "--cpus=1",
         "-p",
         "127.0.0.1::8000",
         "-p",
@@ -239,6 +242,10 @@ fn the_image_serves_reloads_and_drains() {
     assert_eq!(get(metrics, "/healthz").status, 200);
     let scrape = get(metrics, "/metrics").text();
     assert!(scrape.contains("cerberus_requests_total{"), "{scrape}");
+    assert!(
+        scrape.lines().any(|l| l == "cerberus_workers 1"),
+        "one worker under a one-CPU quota:\n{scrape}"
+    );
     let uid = podman_ok(&["top", &image.container, "user"]);
     assert!(!uid.lines().skip(1).any(|l| l.trim() == "root"), "{uid}");
 
