@@ -97,7 +97,9 @@ fn boot(script: &str) -> Option<Report> {
     if !boot_sh.is_file() {
         return cannot_boot(&format!("no {}", boot_sh.display()));
     }
-    let out = Command::new(&boot_sh)
+    // Through bash: CI's copy of shared/ may have lost its mode bits.
+    let out = Command::new("bash")
+        .arg(&boot_sh)
         .args(["--put", &format!("{ROOT}/deploy:/opt/cerberus/deploy")])
         .args(["--put", &format!("{BIN}:/opt/cerberus/cerberus")])
         .args([
@@ -277,9 +279,12 @@ fn the_running_unit_is_hardened_and_verifies_cleanly() {
     let Some(r) = service() else { return };
     let exposure = r.num("exposure");
     eprintln!(
-        "systemd-analyze security: cerberus {exposure}, nginx {}, prometheus {}",
+        "systemd-analyze security: cerberus {exposure}, nginx {}, prometheus {}, \
+         systemd-localed {}, systemd-hostnamed {}",
         r.get("exposure_nginx"),
-        r.get("exposure_prometheus")
+        r.get("exposure_prometheus"),
+        r.get("exposure_localed"),
+        r.get("exposure_hostnamed")
     );
     assert!(
         exposure <= MAX_EXPOSURE,

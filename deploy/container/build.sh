@@ -25,7 +25,7 @@ trap 'rm -rf "$ctx"' EXIT
 root=$ctx/rootfs
 install -D -m 755 "$BINARY" "$root/usr/local/bin/cerberus"
 # The release profile keeps line tables for profiling; the image does not need them.
-strip "$root/usr/local/bin/cerberus"
+if command -v strip >/dev/null 2>&1; then strip "$root/usr/local/bin/cerberus"; fi
 if ldd "$BINARY" >/dev/null 2>&1; then
   ldd "$BINARY" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' |
     while read -r lib; do install -D -m 755 "$lib" "$root$lib"; done

@@ -37,6 +37,8 @@ done
 systemctl daemon-reload
 say exposure_nginx "$(exposure measure-nginx.service)"
 say exposure_prometheus "$(exposure measure-prometheus.service)"
+say exposure_localed "$(exposure systemd-localed.service)"
+say exposure_hostnamed "$(exposure systemd-hostnamed.service)"
 
 # 9. The sysctl file, in this network namespace.
 sysctl -p /etc/sysctl.d/50-cerberus.conf >/dev/null 2>/tmp/sysctl.err
