@@ -219,12 +219,9 @@ fn reload_under_load_loses_nothing() {
     assert_eq!(wrk.socket_errors, 0, "{wrk:?}");
     assert_eq!(wrk.non_2xx, 0, "{wrk:?}");
     assert_eq!(wrk.wrong_bodies, Some(0), "{wrk:?}");
-    // A reload every 200 ms over 5 s; systemctl itself takes part of each period.
-    assert!(
-        r.num("reloads") >= 10.0,
-        "only {} reloads",
-        r.get("reloads")
-    );
+    // A reload every 200 ms over 5 s, but each `systemctl reload` takes 100 ms or more itself
+    // (systemd sets up the sandbox for kill): 12-18 here, fewer on a slow machine.
+    assert!(r.num("reloads") >= 8.0, "only {} reloads", r.get("reloads"));
     r.expect("reload_nrestarts", "0");
     r.expect("reload_active", "active");
     r.expect("reload_same_pid", "yes");
