@@ -173,14 +173,9 @@ fn image_files(image: &Image) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_image_serves_reloads_and_drains() {
-    if !have_podman() {
-        return;
-    }
-    let image = build_image();
-
-    let files = image_files(&image);
+/// The image holds the binary and no shell, and runs as user 65532.
+fn check_contents(image: &Image) {
+    let files = image_files(image);
     for shell in ["sh", "bash", "dash", "busybox"] {
         assert!(
             !files.iter().any(|f| f.rsplit('/').next() == Some(shell)),
@@ -193,12 +188,13 @@ fn the_image_serves_reloads_and_drains() {
     );
     let user = podman_ok(&["image", "inspect", "-f", "{{.Config.User}}", &image.tag]);
     assert_eq!(user, "65532:65532");
+}
 
-    let dir = TempDir::new();
-    let etc = dir.path().join("etc");
-    std::fs::create_dir(&etc).unwrap();
-    write_config(&etc, "alpha");
-    for p in [dir.path(), &etc] {
+/// Start the container the way Kubernetes runs it, with `etc` mounted as /etc/cerberus.
+/// Returns the published request and metrics addresses.
+fn run_locked_down(image: &Image, etc: &Path) -> (SocketAddr, SocketAddr) {
+    // The container's user (65532) must be able to read the mounted config.
+    for p in [etc.parent().unwrap(), etc] {
         let _ = Command::new("chmod").arg("755").arg(p).status();
     }
     let _ = Command::new("chmod")
@@ -223,43 +219,20 @@ fn the_image_serves_reloads_and_drains() {
         &image.tag,
     ]);
     podman_ok(&run);
-    // The server logs to stderr, which `podman logs` replays on its own stderr.
-    let logs = || {
-        let out = podman(&["logs", &image.container]);
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-    };
-    let web = published(&image.container, 8000);
-    let metrics = published(&image.container, 8010);
+    (
+        published(&image.container, 8000),
+        published(&image.container, 8010),
+    )
+}
 
-    // Serves, and answers probes and metrics from outside the container.
-    assert!(
-        eventually(Duration::from_secs(15), || body(web).as_deref()
-            == Some("alpha\n")),
-        "never served alpha; logs:\n{}",
-        logs()
-    );
-    assert_eq!(get(metrics, "/readyz").status, 200);
-    assert_eq!(get(metrics, "/healthz").status, 200);
-    let scrape = get(metrics, "/metrics").text();
-    assert!(scrape.contains("cerberus_requests_total{"), "{scrape}");
-    assert!(
-        scrape.lines().any(|l| l == "cerberus_workers 1"),
-        "one worker under a one-CPU quota:\n{scrape}"
-    );
-    let uid = podman_ok(&["top", &image.container, "user"]);
-    assert!(!uid.lines().skip(1).any(|l| l.trim() == "root"), "{uid}");
+/// What the container wrote; the server logs to stderr, which `podman logs` replays on its own.
+fn logs(image: &Image) -> String {
+    let out = podman(&["logs", &image.container]);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
 
-    // Reload: a changed mounted file, then SIGHUP through podman.
-    write_config(&etc, "bravo");
-    podman_ok(&["kill", "-s", "HUP", &image.container]);
-    assert!(
-        eventually(Duration::from_secs(10), || body(web).as_deref()
-            == Some("bravo\n")),
-        "still not bravo after SIGHUP; logs:\n{}",
-        logs()
-    );
-
-    // Drain: half a request in flight, `podman stop`, then the rest: a full response.
+/// Half a request in flight, `podman stop`, then the rest: the full response, then exit 0.
+fn check_drain(image: &Image, web: SocketAddr, body: &str) {
     let mut slow = TcpStream::connect_timeout(&web, IO_TIMEOUT).expect("connect");
     slow.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     slow.write_all(
@@ -274,18 +247,66 @@ fn the_image_serves_reloads_and_drains() {
         .spawn()
         .expect("podman stop");
     assert!(
-        eventually(Duration::from_secs(10), || logs().contains("draining")),
+        eventually(Duration::from_secs(10), || logs(image).contains("draining")),
         "no drain began; logs:\n{}",
-        logs()
+        logs(image)
     );
     slow.write_all(b"67890").unwrap();
     let mut reply = String::new();
     slow.read_to_string(&mut reply)
         .expect("read the drained response");
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply:?}");
-    assert!(reply.ends_with("\r\n\r\nbravo\n"), "{reply:?}");
+    assert!(reply.ends_with(&format!("\r\n\r\n{body}")), "{reply:?}");
     let stopped = stopper.wait_with_output().expect("wait for podman stop");
     assert!(stopped.status.success(), "{stopped:?}");
     let code = podman_ok(&["inspect", "-f", "{{.State.ExitCode}}", &image.container]);
-    assert_eq!(code, "0", "logs:\n{}", logs());
+    assert_eq!(code, "0", "logs:\n{}", logs(image));
+}
+
+#[test]
+fn the_image_serves_reloads_and_drains() {
+    if !have_podman() {
+        return;
+    }
+    let image = build_image();
+    check_contents(&image);
+
+    let dir = TempDir::new();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    write_config(&etc, "alpha");
+    let (web, metrics) = run_locked_down(&image, &etc);
+
+    // Serves, and answers probes and metrics from outside the container.
+    assert!(
+        eventually(Duration::from_secs(15), || body(web).as_deref()
+            == Some("alpha\n")),
+        "never served alpha; logs:\n{}",
+        logs(&image)
+    );
+    assert_eq!(get(metrics, "/readyz").status, 200);
+    assert_eq!(get(metrics, "/healthz").status, 200);
+    let scrape = get(metrics, "/metrics").text();
+    assert!(scrape.contains("cerberus_requests_total{"), "{scrape}");
+    assert!(
+        scrape.lines().any(|l| l == "cerberus_workers 1"),
+        "one worker under a one-CPU quota:\n{scrape}"
+    );
+    let users = podman_ok(&["top", &image.container, "user"]);
+    assert!(
+        !users.lines().skip(1).any(|l| l.trim() == "root"),
+        "{users}"
+    );
+
+    // Reload: a changed mounted file, then SIGHUP through podman.
+    write_config(&etc, "bravo");
+    podman_ok(&["kill", "-s", "HUP", &image.container]);
+    assert!(
+        eventually(Duration::from_secs(10), || body(web).as_deref()
+            == Some("bravo\n")),
+        "still not bravo after SIGHUP; logs:\n{}",
+        logs(&image)
+    );
+
+    check_drain(&image, web, "bravo\n");
 }
