@@ -71,17 +71,32 @@ fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// kubernetes-validate, if installed: missing fails under `CI=true` and skips elsewhere.
-fn kubernetes_validate() -> Option<&'static str> {
-    const TOOL: &str = "kubernetes-validate";
-    if Command::new(TOOL).arg("--version").output().is_ok() {
-        return Some(TOOL);
+/// A command running kubernetes-validate: the script on PATH, or the module of `python3` (pip
+/// may put the script where PATH does not look). Missing fails under `CI=true` and skips
+/// elsewhere.
+fn kubernetes_validate() -> Option<fn() -> Command> {
+    fn script() -> Command {
+        Command::new("kubernetes-validate")
+    }
+    fn module() -> Command {
+        let mut c = Command::new("python3");
+        c.args(["-m", "kubernetes_validate"]);
+        c
+    }
+    for tool in [script as fn() -> Command, module] {
+        if tool()
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Some(tool);
+        }
     }
     let hint = "pip install kubernetes-validate; .ci/run installs it";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{TOOL} is not installed and CI=true ({hint})");
+        panic!("kubernetes-validate is not installed and CI=true ({hint})");
     }
-    eprintln!("skipping: {TOOL} is not installed ({hint})");
+    eprintln!("skipping: kubernetes-validate is not installed ({hint})");
     None
 }
 
@@ -92,7 +107,7 @@ fn manifests_pass_kubernetes_validate_strict() {
     };
     let files = manifest_files();
     for version in KUBERNETES_VERSIONS {
-        let (ok, text) = run(Command::new(tool)
+        let (ok, text) = run(tool()
             .args(["--strict", "--kubernetes-version", version])
             .args(&files));
         assert!(ok, "kubernetes {version}:\n{text}");
@@ -111,7 +126,7 @@ fn manifests_pass_kubernetes_validate_strict() {
     let bad = std::env::temp_dir().join(format!("cerberus-bad-pdb-{}.yaml", std::process::id()));
     let pdb = std::fs::read_to_string(dir().join("pdb.yaml")).unwrap();
     std::fs::write(&bad, pdb.replace("maxUnavailable", "maxUnavailabel")).unwrap();
-    let (ok, text) = run(Command::new(tool).arg("--strict").arg(&bad));
+    let (ok, text) = run(tool().arg("--strict").arg(&bad));
     let _ = std::fs::remove_file(&bad);
     assert!(!ok && text.contains("maxUnavailabel"), "{text}");
 }
