@@ -80,3 +80,8 @@ mod supervisor;
 mod worker;
 
 pub use supervisor::Server;
+
+/// The connection state machine over a scripted socket, for the fuzz target and property
+/// tests; not part of the API.
+#[doc(hidden)]
+pub use worker::fuzz as fuzzing;

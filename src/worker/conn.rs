@@ -144,12 +144,25 @@ struct Progress {
     answered: bool,
 }
 
+/// What a connection needs of its socket. The worker's are `mio` TCP streams; the fuzz
+/// harness (`worker::fuzz`) drives the same state machine over a scripted socket.
+pub trait Socket: Read + Write {
+    /// Shut our write side (the client sees EOF after our last response).
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Socket for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
 /// A client connection.
 #[derive(Debug)]
-pub struct Conn {
+pub struct Conn<S = TcpStream> {
     /// The socket, registered for read readiness at accept (and write readiness once a
     /// write falls short).
-    pub stream: TcpStream,
+    pub stream: S,
     /// Received bytes not answered yet: a partial request, or requests held back by
     /// backpressure. Empty (and unallocated) on an idle connection.
     inbuf: Vec<u8>,
@@ -171,10 +184,10 @@ pub struct Conn {
     pub old_config: bool,
 }
 
-impl Conn {
+impl<S: Socket> Conn<S> {
     /// A new connection, waiting for its first request; `gen` tells it apart from a later one
     /// in the same slab slot.
-    pub fn new(stream: TcpStream, gen: u32) -> Conn {
+    pub fn new(stream: S, gen: u32) -> Conn<S> {
         Conn {
             stream,
             inbuf: Vec::new(),
@@ -674,7 +687,7 @@ impl Conn {
         if !unread {
             return Next::Close(CloseReason::Client);
         }
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let _ = self.stream.shutdown_write();
         self.reading = Reading::Lingering;
         Next::Keep
     }
@@ -713,7 +726,7 @@ fn complete_request_at(data: &[u8], max_body: u64) -> bool {
 type FoundBody = (usize, Option<Vec<u8>>);
 
 /// Write as much of `buf` as the socket takes without blocking.
-fn write_some(stream: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
+fn write_some(stream: &mut impl Write, buf: &[u8]) -> io::Result<usize> {
     let mut written = 0;
     while written < buf.len() {
         match stream.write(&buf[written..]) {

@@ -17,6 +17,7 @@ use slab::Slab;
 mod conn;
 mod ctx;
 mod dispatch;
+pub mod fuzz;
 mod timer;
 
 pub use ctx::Shared;
