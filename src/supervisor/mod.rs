@@ -72,7 +72,7 @@ impl Server {
         let inherited = systemd::listeners()?;
         let count = worker_count(&self.config);
         let listeners = if inherited.is_empty() {
-            Listeners::bind(self.config.listen, count, self.config.backlog)?
+            Listeners::claim(self.config.listen, count, self.config.backlog)?
         } else {
             Listeners::inherited(inherited)?
         };
