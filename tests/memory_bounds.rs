@@ -126,8 +126,6 @@ fn extension_unit() -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "hole 3: chunked bodies are kept encoded; 200 MB of chunk extensions around 52 KB \
-            of data take RSS up by about 200 MB"]
 fn a_chunk_extension_flood_is_not_buffered() {
     const BLOCK_UNITS: usize = 1_000;
     const BLOCKS: usize = 52;

@@ -224,8 +224,6 @@ fn small_receive_buffer(addr: SocketAddr) -> TcpStream {
 }
 
 #[test]
-#[ignore = "hole 1: a read event restarts the write deadline; a client that never reads but \
-            sends \\r\\n every second is never closed"]
 fn a_client_that_trickles_bytes_but_never_reads_is_closed_at_write_timeout() {
     let _cpu = cpu();
     // 64 pipelined GETs of a 256 KiB response: 16 MiB, far more than `max_output` (1 MiB) and
@@ -270,8 +268,6 @@ fn a_client_that_trickles_bytes_but_never_reads_is_closed_at_write_timeout() {
 }
 
 #[test]
-#[ignore = "hole 2: the header deadline runs from the first byte of a pipeline, not of the \
-            request still incomplete: 408 at 3 s on a connection that makes progress"]
 fn a_pipeline_that_finishes_a_request_in_every_write_is_never_timed_out() {
     let _cpu = cpu();
     let server = Server::start("header_timeout = \"3s\"");

@@ -158,8 +158,6 @@ fn soak_with_reloads_every_response_is_right_and_metrics_count_exactly() {
 }
 
 #[test]
-#[ignore = "hole 14: after a worker-count reload, the old worker answers one request with \
-            Connection: close and drops the pipelined requests it already received"]
 fn no_pipelined_request_is_lost_when_the_worker_count_changes() {
     let (server, tally) = soak(
         Duration::from_secs(10),
