@@ -23,8 +23,7 @@ use traffic::{Mix, Rng, Tally};
 /// Client threads, each running one connection at a time.
 const CLIENTS: u64 = 8;
 
-/// The config: `workers` is what the reloads change; the server and metrics on ephemeral
-/// ports (a reload keeps the bound port, since the address in the file does not change).
+/// The config: `workers` is what the reloads change; metrics on an ephemeral port.
 fn config(workers: usize) -> String {
     format!(
         "listen = \"127.0.0.1:0\"\nworkers = {workers}\nmetrics_listen = \"127.0.0.1:0\"\n\
