@@ -33,7 +33,9 @@ pub fn is_json_media_type(value: &[u8]) -> bool {
 }
 
 /// Where a handler writes its response. The server adds `Server`, `Date`, `Content-Length` and
-/// `Connection`, and drops the body of a HEAD response.
+/// `Connection`, and drops the body of a HEAD response. A status that forbids content (1xx,
+/// 204, 205, 304) gets none, whatever body is given, and no `Content-Length` except
+/// `Content-Length: 0` on 205 ([`response::framing`]).
 pub struct Responder<'a> {
     out: &'a mut Vec<u8>,
     date: &'a DateCache,
@@ -81,7 +83,7 @@ impl<'a> Responder<'a> {
         for (name, value) in headers {
             response::write_header(self.out, name, value);
         }
-        response::write_tail(self.out, body, self.conn, self.head_only);
+        response::write_tail(self.out, status, body, self.conn, self.head_only);
     }
 
     /// Send a response rendered ahead of time. Only the first call counts.
@@ -127,8 +129,10 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Render a response with these headers (besides the server's own) and body.
-    pub fn new(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Prepared {
+    /// Render a response with these headers (besides the server's own) and body. The body is
+    /// dropped, and `Content-Length` left out, where the status forbids them (as in
+    /// [`Responder::send`]).
+    pub fn new(status: u16, headers: &[(&str, &str)], mut body: Vec<u8>) -> Prepared {
         let mut status_line = Vec::new();
         response::write_status(&mut status_line, status, &[b'-'; DATE_LEN]);
         status_line.truncate(status_line.len() - DATE_LEN - 2);
@@ -136,7 +140,8 @@ impl Prepared {
         for (name, value) in headers {
             response::write_header(&mut rendered, name, value.as_bytes());
         }
-        response::write_length(&mut rendered, body.len());
+        let allowed = response::write_framing(&mut rendered, status, &body).len();
+        body.truncate(allowed);
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Prepared {
@@ -364,6 +369,52 @@ fn route_from_config(r: &RouteConfig) -> std::io::Result<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What follows the `Date` line when a handler sends `status` with `body` through
+    /// [`Responder::send`], and when a static route does through [`Prepared`].
+    fn sent(status: u16, body: &[u8], head_only: bool) -> (String, String) {
+        let date = DateCache::new();
+        let after_date = |out: &[u8]| {
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            let date_line = text.find("\r\nDate: ").unwrap() + 2;
+            let end = date_line + text[date_line..].find("\r\n").unwrap() + 2;
+            text[end..].to_owned()
+        };
+        let (mut out, mut rendered) = (Vec::new(), Rendered::default());
+        let conn = ConnectionHeader::None;
+        let mut res = Responder::new(&mut out, &date, &mut rendered, conn, head_only);
+        res.send(status, &[("X-A", b"1")], body);
+        let handler = after_date(&out);
+        let prepared = Prepared::new(status, &[("X-A", "1")], body.to_vec());
+        let (mut out, mut rendered) = (Vec::new(), Rendered::default());
+        let mut res = Responder::new(&mut out, &date, &mut rendered, conn, head_only);
+        res.send_prepared(&prepared);
+        (handler, after_date(&out))
+    }
+
+    #[test]
+    fn responses_that_forbid_content_get_neither_body_nor_length() {
+        for status in [100, 101, 204, 304] {
+            for head_only in [false, true] {
+                let (handler, prepared) = sent(status, b"oops", head_only);
+                assert_eq!(handler, "X-A: 1\r\n\r\n", "{status} head_only={head_only}");
+                assert_eq!(prepared, handler, "{status} head_only={head_only}");
+            }
+        }
+        let (handler, prepared) = sent(205, b"oops", false);
+        assert_eq!(handler, "X-A: 1\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(prepared, handler);
+    }
+
+    #[test]
+    fn head_gets_the_length_without_the_body() {
+        let (handler, prepared) = sent(200, b"body", false);
+        assert_eq!(handler, "X-A: 1\r\nContent-Length: 4\r\n\r\nbody");
+        assert_eq!(prepared, handler);
+        let (handler, prepared) = sent(200, b"body", true);
+        assert_eq!(handler, "X-A: 1\r\nContent-Length: 4\r\n\r\n");
+        assert_eq!(prepared, handler);
+    }
 
     #[test]
     fn json_media_type_ignores_case_and_parameters() {

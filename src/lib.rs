@@ -24,6 +24,8 @@
 //!   the supervisor and the metrics thread meet.
 //! - `metrics`: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
 //!   counters at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
+//! - `log`: `Throttle`, which keeps an error that repeats (an accept failing while out of file
+//!   descriptors) to one log line a second, with a count of the lines it held back.
 //! - `os`: the operating-system boundary. `os::sys` holds the `unsafe` system calls (inherited
 //!   file descriptors, CLOCK_MONOTONIC, TCP_DEFER_ACCEPT); `os::systemd` the notify protocol,
 //!   the watchdog and socket activation. The only other `unsafe` code is the SSE2 scanning in
@@ -73,6 +75,7 @@ pub mod config;
 pub mod handler;
 pub mod http;
 
+mod log;
 mod metrics;
 mod os;
 mod stats;
@@ -80,3 +83,8 @@ mod supervisor;
 mod worker;
 
 pub use supervisor::Server;
+
+/// The connection state machine over a scripted socket, for the fuzz target and property
+/// tests; not part of the API.
+#[doc(hidden)]
+pub use worker::fuzz as fuzzing;

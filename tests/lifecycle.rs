@@ -4,8 +4,10 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::launch::Launched;
 use common::{default_response, normalize_date, run_bin, Client, Server, TempDir, DATE};
 
 const ECHO: &str = "drain_timeout = \"5s\"\n[[route]]\npath = \"/echo\"\nhandler = \"echo\"";
@@ -148,6 +150,42 @@ fn taken_port_exits_1_naming_the_address() {
     ]);
     assert_eq!(status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.contains(&addr), "address not named: {stderr}");
+}
+
+/// Hole 12 of issue 10: with `SO_REUSEPORT`, a second instance could bind the port of a
+/// running one and silently take part of its connections. It must refuse to start instead.
+#[test]
+fn a_second_instance_on_the_same_port_exits_1_and_the_first_still_serves() {
+    let addr = {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let first = Server::builder("").listen(&addr).workers(2).start();
+    let mut second = Launched::spawn(Command::new(common::BIN).args([
+        "--listen",
+        &addr,
+        "--workers",
+        "2",
+        "--metrics-listen",
+        "off",
+    ]));
+    let status = second.wait_exit(Duration::from_secs(5));
+    let stderr = second.stderr();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "second instance: {status:?}; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&addr) && stderr.contains("in use"),
+        "address not named: {stderr}"
+    );
+    // Every connection reaches the first instance, which still serves.
+    for _ in 0..8 {
+        let mut c = first.connect();
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(c.read_response().normalized(), default_response(""));
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Writing responses: status lines, the headers every response carries, and framing.
 //!
-//! Every response has `Content-Length` (we never send a body of unknown length), `Server` and
-//! `Date`. `Connection: close` is added whenever the connection will close after it.
+//! Every response has `Server` and `Date`, and `Content-Length` unless its status forbids
+//! content ([`framing`]); we never send a body of unknown length. `Connection: close` is added
+//! whenever the connection will close after it.
 
 use super::date::DATE_LEN;
 
@@ -95,14 +96,60 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Append `Content-Length`, the `Connection` header, the blank line, and the body unless
-/// `head_only` (a HEAD request gets the length of the body it did not get).
-pub fn write_tail(out: &mut Vec<u8>, body: &[u8], conn: ConnectionHeader, head_only: bool) {
-    write_length(out, body.len());
+/// How a response is framed, by its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length` and the body (for HEAD, the length alone).
+    Length,
+    /// No content, announced as `Content-Length: 0`: 205 Reset Content (RFC 9110 §15.3.6).
+    Empty,
+    /// No content and no `Content-Length`: 1xx, 204 and 304. Such a response ends at its blank
+    /// line whatever its headers say (RFC 9112 §6.3), so a body sent after it would be read as
+    /// the next response; 1xx and 204 must not carry the header (RFC 9110 §8.6), and a 304's
+    /// would have to be the length of a 200 response we do not have.
+    None,
+}
+
+/// The [`Framing`] of a response with this status.
+pub fn framing(status: u16) -> Framing {
+    match status {
+        100..=199 | 204 | 304 => Framing::None,
+        205 => Framing::Empty,
+        _ => Framing::Length,
+    }
+}
+
+/// Append the framing of a `status` response (see [`framing`]), the `Connection` header, the
+/// blank line, and the body unless `head_only` (a HEAD request gets the length of the body it
+/// did not get) or the status forbids content (then `body` is dropped).
+pub fn write_tail(
+    out: &mut Vec<u8>,
+    status: u16,
+    body: &[u8],
+    conn: ConnectionHeader,
+    head_only: bool,
+) {
+    let body = write_framing(out, status, body);
     write_connection(out, conn);
     out.extend_from_slice(b"\r\n");
     if !head_only {
         out.extend_from_slice(body);
+    }
+}
+
+/// Append the `Content-Length` line a `status` response has, if any (see [`framing`]), and
+/// return the part of `body` it may carry: all of it, or nothing.
+pub fn write_framing<'b>(out: &mut Vec<u8>, status: u16, body: &'b [u8]) -> &'b [u8] {
+    match framing(status) {
+        Framing::Length => {
+            write_length(out, body.len());
+            body
+        }
+        Framing::Empty => {
+            write_length(out, 0);
+            &[]
+        }
+        Framing::None => &[],
     }
 }
 
@@ -146,16 +193,45 @@ pub fn write_error(
 mod tests {
     use super::*;
 
+    const DATE: &[u8; DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    /// The tail a `status` response with a 4-byte body gets.
+    fn tail(status: u16, head_only: bool) -> String {
+        let mut out = Vec::new();
+        write_tail(&mut out, status, b"oops", ConnectionHeader::None, head_only);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn statuses_without_content_get_no_body_and_no_length() {
+        for status in [100, 101, 103, 199, 204, 304] {
+            assert_eq!(tail(status, false), "\r\n", "{status}");
+            assert_eq!(tail(status, true), "\r\n", "{status} to HEAD");
+        }
+    }
+
+    #[test]
+    fn reset_content_says_its_length_is_zero() {
+        assert_eq!(tail(205, false), "Content-Length: 0\r\n\r\n");
+        assert_eq!(tail(205, true), "Content-Length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn other_statuses_get_the_length_and_head_gets_only_the_length() {
+        for status in [200, 201, 203, 206, 303, 404, 500] {
+            assert_eq!(
+                tail(status, false),
+                "Content-Length: 4\r\n\r\noops",
+                "{status}"
+            );
+            assert_eq!(tail(status, true), "Content-Length: 4\r\n\r\n", "{status}");
+        }
+    }
+
     #[test]
     fn error_response_bytes() {
         let mut out = Vec::new();
-        write_error(
-            &mut out,
-            431,
-            b"Sun, 06 Nov 1994 08:49:37 GMT",
-            ConnectionHeader::Close,
-            false,
-        );
+        write_error(&mut out, 431, DATE, ConnectionHeader::Close, false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: cerberus\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\

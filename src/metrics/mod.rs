@@ -129,6 +129,7 @@ impl Pages {
             response::write_header(&mut out, "Content-Type", b"text/plain");
             response::write_tail(
                 &mut out,
+                405,
                 b"Method Not Allowed\n",
                 ConnectionHeader::Close,
                 false,
@@ -159,7 +160,7 @@ impl Pages {
         let mut out = Vec::with_capacity(body.len() + 200);
         response::write_status(&mut out, status, self.date.get());
         response::write_header(&mut out, "Content-Type", content_type.as_bytes());
-        response::write_tail(&mut out, body, ConnectionHeader::Close, head_only);
+        response::write_tail(&mut out, status, body, ConnectionHeader::Close, head_only);
         out
     }
 

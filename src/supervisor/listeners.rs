@@ -5,6 +5,11 @@
 //! workers, so a reload never closes a socket (and the kernel never resets a connection
 //! waiting in its accept queue). Only a change of `listen` binds new sockets; the old ones
 //! close once the old generation has drained.
+//!
+//! `SO_REUSEPORT` would also let a second Cerberus (same user) join the address of a running
+//! one and silently take part of its connections. So at start-up [`Listeners::claim`] first
+//! checks that no socket listens there; the reload path keeps [`Listeners::bind`], because the
+//! sockets it may overlap with are this process's own.
 
 use std::fmt;
 use std::io;
@@ -35,6 +40,21 @@ impl Listeners {
             sockets,
             inherited: false,
         })
+    }
+
+    /// Bind like [`Listeners::bind`], for a server that is starting: refuse (`AddrInUse`) an
+    /// address where any socket already listens, even one that would share it with us.
+    ///
+    /// `SO_REUSEPORT` sockets of one user share a port without complaint, so the check binds a
+    /// probe socket *without* it first: Linux refuses that bind while a socket listens there.
+    /// The probe keeps `SO_REUSEADDR`, so connections of a previous run still in `TIME_WAIT`
+    /// do not block a restart. It is closed before the real sockets bind. Port 0 needs no
+    /// check: the kernel picks a port nobody has.
+    pub fn claim(addr: SocketAddr, count: usize, backlog: u32) -> Result<Listeners, BindError> {
+        if addr.port() != 0 {
+            probe(addr).map_err(|source| BindError { addr, source })?;
+        }
+        Listeners::bind(addr, count, backlog)
     }
 
     /// Use sockets passed by systemd socket activation.
@@ -124,7 +144,8 @@ impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hint = match self.source.kind() {
             io::ErrorKind::AddrInUse => {
-                " (another process is listening there; pick another --listen)"
+                " (another process, perhaps another cerberus, is listening there; stop it or \
+                 pick another --listen)"
             }
             io::ErrorKind::PermissionDenied => {
                 " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
@@ -159,6 +180,18 @@ pub fn bind_all(
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// Bind, then close, a socket on `addr` without `SO_REUSEPORT` (see [`Listeners::claim`]):
+/// `AddrInUse` when some socket already listens there.
+fn probe(addr: SocketAddr) -> io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // As the real listeners are: an IPv6 wildcard then also meets IPv4 owners.
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())
 }
 
 /// Bind one `SO_REUSEPORT` listener. An IPv6 wildcard address also accepts IPv4 (dual-stack).
@@ -203,6 +236,38 @@ mod tests {
         listener.set_nonblocking(false).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap());
+    }
+
+    #[test]
+    fn claim_refuses_an_address_shared_by_reuseport() {
+        // Another instance's socket: SO_REUSEPORT, listening.
+        let other = bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let addr = other.local_addr().unwrap();
+        // Without the check, joining it succeeds.
+        assert!(Listeners::bind(addr, 1, 16).is_ok());
+        let Err(err) = Listeners::claim(addr, 2, 16) else {
+            panic!("claimed {addr}, where another socket listens");
+        };
+        assert_eq!(err.source.kind(), io::ErrorKind::AddrInUse);
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
+        drop(other);
+        let claimed = Listeners::claim(addr, 2, 16).unwrap();
+        assert_eq!(claimed.addr, addr);
+    }
+
+    #[test]
+    fn claim_takes_a_port_whose_connections_are_in_time_wait() {
+        let listeners = Listeners::claim("127.0.0.1:0".parse().unwrap(), 1, 16).unwrap();
+        let addr = listeners.addr;
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        listeners.sockets[0].set_nonblocking(false).unwrap();
+        let (accepted, _) = listeners.sockets[0].accept().unwrap();
+        // The server side closes first, so it is the side left in TIME_WAIT.
+        drop(accepted);
+        drop(client);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(listeners);
+        assert!(Listeners::claim(addr, 1, 16).is_ok());
     }
 
     #[test]

@@ -27,6 +27,9 @@ use listeners::Listeners;
 
 /// How long a new generation of workers may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// The deadline [`deadline_after`] gives a wait too long for the clock to represent: a year
+/// is as good as never for a drain, and far from overflowing itself.
+const FAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// A configured server, ready to run.
 pub struct Server {
@@ -39,8 +42,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server for this config, with the routes it describes.
+    /// A server for this config, with the routes it describes. The config is checked as a
+    /// config file is ([`Config::validate`]): a value the server cannot run with (a timeout
+    /// out of range, a route with no path) is an `InvalidInput` error here, not a panic later.
     pub fn new(config: Config) -> std::io::Result<Server> {
+        config.validate().map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("config: {e}"))
+        })?;
         Router::from_config(&config)?;
         Ok(Server {
             config,
@@ -72,7 +80,7 @@ impl Server {
         let inherited = systemd::listeners()?;
         let count = worker_count(&self.config);
         let listeners = if inherited.is_empty() {
-            Listeners::bind(self.config.listen, count, self.config.backlog)?
+            Listeners::claim(self.config.listen, count, self.config.backlog)?
         } else {
             Listeners::inherited(inherited)?
         };
@@ -249,7 +257,7 @@ impl Supervisor {
         eprintln!("cerberus: shutting down: draining for up to {timeout:?}");
         self.notify("STOPPING=1\nSTATUS=draining");
         self.observed.server.ready.store(0, Relaxed);
-        self.drain_until = Some(Instant::now() + timeout);
+        self.drain_until = Some(deadline_after(timeout));
         self.generations.iter().for_each(Generation::drain);
     }
 
@@ -360,6 +368,13 @@ impl Supervisor {
     }
 }
 
+/// `timeout` from now, or [`FAR`] from now when that is past what an `Instant` can hold
+/// (`Instant + Duration` panics there).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or(now + FAR)
+}
+
 fn build_router(config: &Config, extra: &[Route]) -> std::io::Result<Router> {
     let mut router = Router::from_config(config)?;
     for route in extra {
@@ -407,7 +422,47 @@ fn forward_signals() -> std::io::Result<Receiver<i32>> {
 
 #[cfg(test)]
 mod tests {
-    use super::all_answered;
+    use super::*;
+    use crate::config::Route as RouteConfig;
+
+    #[test]
+    fn a_deadline_too_far_for_the_clock_is_far_instead_of_a_panic() {
+        let before = Instant::now();
+        let far = deadline_after(Duration::MAX);
+        assert!(far >= before + FAR, "{far:?}");
+        let near = deadline_after(Duration::from_secs(2));
+        assert!(near >= before + Duration::from_secs(2) && near < far);
+    }
+
+    #[test]
+    fn server_new_refuses_a_config_the_file_loader_would_refuse() {
+        let huge = Config {
+            drain_timeout: Duration::from_secs(u64::MAX),
+            ..Config::default()
+        };
+        let Err(e) = Server::new(huge) else {
+            panic!("a drain_timeout of u64::MAX seconds was accepted");
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("drain_timeout"), "{e}");
+        // A route that matches nothing: building its router would panic.
+        let pathless = Config {
+            routes: vec![RouteConfig {
+                method: None,
+                path: None,
+                prefix: None,
+                handler: crate::config::HandlerKind::Echo,
+                status: None,
+                content_type: None,
+                body: None,
+                body_file: None,
+                headers: Default::default(),
+            }],
+            ..Config::default()
+        };
+        assert!(Server::new(pathless).is_err());
+        assert!(Server::new(Config::default()).is_ok());
+    }
 
     #[test]
     fn the_watchdog_needs_every_known_worker_to_have_answered() {

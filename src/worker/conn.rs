@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use super::ctx::{Ctx, Shared};
-use super::dispatch::dispatch;
+use super::dispatch::{check_head, dispatch};
 use super::timer::{Slot, Wheel};
 use crate::config::Config;
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::{
     is_head_request, BodyKind, Chunk, ChunkedDecoder, Expect, ParseError, RequestParser, Status,
+    Version,
 };
 use crate::stats::CloseReason;
 
@@ -118,22 +119,51 @@ enum Reading {
     Lingering,
 }
 
-/// A chunked body that is still arriving.
+/// A chunked body that is still arriving. Its encoded bytes are decoded as they arrive and
+/// then dropped from the connection's buffer, which keeps only the head and what is not
+/// decoded yet (at most a chunk-size or trailer line): the framing, however much of it a client
+/// sends, never accumulates.
 #[derive(Debug)]
 struct ChunkedProgress {
     decoder: ChunkedDecoder,
-    /// The body decoded so far.
+    /// The body decoded so far (bounded by `max_body`).
     decoded: Vec<u8>,
-    /// Bytes of the encoded body (after the head) already decoded.
+    /// Length of the request's head: the encoded body starts there.
+    head_len: usize,
+    /// Bytes of the encoded body decoded but still in the buffer (dropped after each read).
     offset: usize,
+}
+
+/// What happened since the timer was last armed: a deadline that measures progress restarts
+/// only when there was some.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// Response bytes went out (the write deadline measures this, not reads).
+    wrote: bool,
+    /// A request was answered, so what is pending now is a new request whose head deadline
+    /// runs from now.
+    answered: bool,
+}
+
+/// What a connection needs of its socket. The worker's are `mio` TCP streams; the fuzz
+/// harness (`worker::fuzz`) drives the same state machine over a scripted socket.
+pub trait Socket: Read + Write {
+    /// Shut our write side (the client sees EOF after our last response).
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Socket for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
 }
 
 /// A client connection.
 #[derive(Debug)]
-pub struct Conn {
+pub struct Conn<S = TcpStream> {
     /// The socket, registered for read readiness at accept (and write readiness once a
     /// write falls short).
-    pub stream: TcpStream,
+    pub stream: S,
     /// Received bytes not answered yet: a partial request, or requests held back by
     /// backpressure. Empty (and unallocated) on an idle connection.
     inbuf: Vec<u8>,
@@ -147,16 +177,18 @@ pub struct Conn {
     pub timer: Slot,
     /// What the timer is waiting for.
     waiting: Waiting,
+    /// Progress since the timer was last armed.
+    progress: Progress,
     /// Registered for writable events too (added the first time a write falls short).
     pub write_interest: bool,
     /// The pending request started before a reload: finish it under the old config.
     pub old_config: bool,
 }
 
-impl Conn {
+impl<S: Socket> Conn<S> {
     /// A new connection, waiting for its first request; `gen` tells it apart from a later one
     /// in the same slab slot.
-    pub fn new(stream: TcpStream, gen: u32) -> Conn {
+    pub fn new(stream: S, gen: u32) -> Conn<S> {
         Conn {
             stream,
             inbuf: Vec::new(),
@@ -165,6 +197,7 @@ impl Conn {
             started: None,
             timer: Slot::new(gen),
             waiting: Waiting::Head,
+            progress: Progress::default(),
             write_interest: false,
             old_config: false,
         }
@@ -252,6 +285,7 @@ impl Conn {
         force: bool,
     ) {
         let (waiting, restart) = self.waiting_for();
+        self.progress = Progress::default();
         let same = waiting == self.waiting;
         if same && (waiting == Waiting::Linger || (!force && !restart)) {
             return;
@@ -262,16 +296,19 @@ impl Conn {
         wheel.arm(&mut self.timer, key, now, timeout);
     }
 
-    /// What the timer should wait for now, and whether its deadline restarts.
+    /// What the timer should wait for now, and whether its deadline restarts (a change of
+    /// what it waits for always restarts it).
     fn waiting_for(&self) -> (Waiting, bool) {
         match self.reading {
-            Reading::Lingering => (Waiting::Linger, self.waiting != Waiting::Linger),
-            _ if !self.outbuf.is_empty() => (Waiting::Write, true),
+            Reading::Lingering => (Waiting::Linger, false),
+            // Only bytes the client took count as progress: reading from a client that does
+            // not read its responses must not keep its connection open.
+            _ if !self.outbuf.is_empty() => (Waiting::Write, self.progress.wrote),
             Reading::Body { .. } => (Waiting::Body, true),
-            // The head deadline runs from its first byte (or from accept) and is not pushed
-            // back by later bytes.
-            Reading::Fresh => (Waiting::Head, self.waiting != Waiting::Head),
-            _ if !self.inbuf.is_empty() => (Waiting::Head, self.waiting != Waiting::Head),
+            // The head deadline runs from the first byte of the request still incomplete (or
+            // from accept) and is not pushed back by later bytes of the same request.
+            Reading::Fresh => (Waiting::Head, false),
+            _ if !self.inbuf.is_empty() => (Waiting::Head, self.progress.answered),
             // Any event on an idle connection is activity (a request was answered).
             _ => (Waiting::Idle, true),
         }
@@ -355,7 +392,14 @@ impl Conn {
             self.started = self.started.or(Some(ctx.now));
             let used = self.answer(data, parser, shared, ctx);
             if used < data.len() && !matches!(self.reading, Reading::Closing { .. }) {
-                self.inbuf.extend_from_slice(&data[used..]);
+                let rest = &data[used..];
+                match self.decoded_framing() {
+                    Some((start, end)) => {
+                        self.inbuf.extend_from_slice(&rest[..start]);
+                        self.inbuf.extend_from_slice(&rest[end..]);
+                    }
+                    None => self.inbuf.extend_from_slice(rest),
+                }
             }
         } else {
             let mut pending = std::mem::take(&mut self.inbuf);
@@ -378,7 +422,26 @@ impl Conn {
             self.inbuf = Vec::new();
         } else {
             pending.drain(..used);
+            if let Some((start, end)) = self.decoded_framing() {
+                pending.drain(start..end);
+            }
             self.inbuf = pending;
+        }
+    }
+
+    /// The chunked-body bytes already decoded, as a range of the pending request, if any:
+    /// the caller drops them from what it keeps (and this forgets them).
+    fn decoded_framing(&mut self) -> Option<(usize, usize)> {
+        match &mut self.reading {
+            Reading::Body {
+                chunked: Some(progress),
+                ..
+            } if progress.offset > 0 => {
+                let start = progress.head_len;
+                let end = start + std::mem::take(&mut progress.offset);
+                Some((start, end))
+            }
+            _ => None,
         }
     }
 
@@ -407,6 +470,7 @@ impl Conn {
             }
         }
         if answered > 0 {
+            self.progress.answered = true;
             ctx.stats.record_durations(answered, Instant::now() - start);
             self.started = if used < data.len() {
                 Some(ctx.now)
@@ -453,14 +517,22 @@ impl Conn {
             Status::Error(e) => return Some(self.reject(e, data, ctx)),
             Status::Complete(head, n) => (head, n),
         };
+        if !check_head(&head, ctx) {
+            // Answered already; whatever follows (its body, perhaps) is not read.
+            self.reading = Reading::Closing {
+                unread: data.len() > head_len,
+            };
+            return Some(data.len());
+        }
         let (body_end, body) = match self.body(data, head_len, head.body(), shared, ctx) {
             Ok(Some(found)) => found,
             Ok(None) => {
+                // HTTP/1.0 clients do not know 100 Continue: the expectation is ignored
+                // (RFC 9110 §10.1.1).
+                let wants_continue =
+                    head.expect() == Expect::Continue && head.version() == Version::Http11;
                 if let Reading::Body { continue_sent, .. } = &mut self.reading {
-                    if head.expect() == Expect::Continue
-                        && !*continue_sent
-                        && data.len() == head_len
-                    {
+                    if wants_continue && !*continue_sent && data.len() == head_len {
                         ctx.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                         *continue_sent = true;
                     }
@@ -470,10 +542,12 @@ impl Conn {
             Err(e) => return Some(self.reject(e, data, ctx)),
         };
         self.reading = Reading::Head { resume: None };
+        // Only while draining does it matter whether another request is already here.
+        let more = ctx.draining && complete_request_at(&data[body_end..], shared.config.max_body);
         let keep = match body {
-            None => dispatch(&head, &data[head_len..body_end], shared, ctx),
+            None => dispatch(&head, &data[head_len..body_end], more, shared, ctx),
             Some(owned) => {
-                let keep = dispatch(&head, &owned, shared, ctx);
+                let keep = dispatch(&head, &owned, more, shared, ctx);
                 ctx.recycle(owned);
                 keep
             }
@@ -532,6 +606,7 @@ impl Conn {
             Box::new(ChunkedProgress {
                 decoder: ChunkedDecoder::new(max),
                 decoded: ctx.scratch(),
+                head_len,
                 offset: 0,
             })
         });
@@ -598,6 +673,7 @@ impl Conn {
         match result {
             Err(_) => Next::Close(CloseReason::Error),
             Ok(n) => {
+                self.progress.wrote |= n > 0;
                 ctx.stats.bytes_sent.add(n as u64);
                 match self.reading {
                     Reading::Closing { unread } if self.outbuf.is_empty() => self.finish(unread),
@@ -612,9 +688,37 @@ impl Conn {
         if !unread {
             return Next::Close(CloseReason::Client);
         }
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let _ = self.stream.shutdown_write();
         self.reading = Reading::Lingering;
         Next::Keep
+    }
+}
+
+/// Does `data` start with a whole request (head and body), or with bytes that are already
+/// invalid (which will be answered too)? Used only while draining, so that every request
+/// already received is answered before the connection closes.
+fn complete_request_at(data: &[u8], max_body: u64) -> bool {
+    let mut parser = RequestParser::new();
+    let (head, head_len) = match parser.parse(data) {
+        Status::Partial => return false,
+        Status::Error(_) => return true,
+        Status::Complete(head, n) => (head, n),
+    };
+    let body = &data[head_len..];
+    match head.body() {
+        BodyKind::None => true,
+        BodyKind::Length(n) => body.len() as u64 >= n || n > max_body,
+        BodyKind::Chunked => {
+            let mut decoder = ChunkedDecoder::new(max_body);
+            let mut at = 0;
+            loop {
+                match decoder.decode(&body[at..]) {
+                    Err(_) | Ok((_, Chunk::End)) => return true,
+                    Ok((0, Chunk::NeedMore)) => return false,
+                    Ok((used, _)) => at += used,
+                }
+            }
+        }
     }
 }
 
@@ -623,7 +727,7 @@ impl Conn {
 type FoundBody = (usize, Option<Vec<u8>>);
 
 /// Write as much of `buf` as the socket takes without blocking.
-fn write_some(stream: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
+fn write_some(stream: &mut impl Write, buf: &[u8]) -> io::Result<usize> {
     let mut written = 0;
     while written < buf.len() {
         match stream.write(&buf[written..]) {

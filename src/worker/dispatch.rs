@@ -1,5 +1,6 @@
-//! Answering one complete request: the checks that need the whole head (Host, Expect), JSON
-//! validation, routing, the handler, and counting the result.
+//! Answering a request: the checks that need the whole head (Host, Expect), made as soon as
+//! the head is complete and before any body is read ([`check_head`]); then, once the request
+//! is complete, JSON validation, routing, the handler, and counting the result ([`dispatch`]).
 
 use super::ctx::{Ctx, Shared};
 use crate::config::JsonMode;
@@ -10,34 +11,42 @@ use crate::http::{Expect, Head, Version};
 /// The methods the server answers, for `OPTIONS *`.
 const SERVER_METHODS: &[u8] = b"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
-/// Route and answer a complete request by `shared`; returns whether the connection stays open.
-pub fn dispatch(head: &Head<'_>, body: &[u8], shared: &Shared, ctx: &mut Ctx) -> bool {
+/// Check what the head alone decides. A head that fails is answered at once, with
+/// `Connection: close`, and its body is never waited for; returns whether the head passed.
+pub fn check_head(head: &Head<'_>, ctx: &mut Ctx) -> bool {
     let method = head.method_bytes();
     let head_only = method == b"HEAD";
-    let keep = head.keep_alive() && !ctx.draining;
+    let status = if head.version() == Version::Http11 && head.host_count() != 1 {
+        400
+    } else if head.expect() == Expect::Other {
+        417
+    } else {
+        return true;
+    };
+    let date = ctx.date.get();
+    response::write_error(
+        &mut ctx.wbuf,
+        status,
+        date,
+        ConnectionHeader::Close,
+        head_only,
+    );
+    ctx.stats.request(method, status);
+    false
+}
+
+/// Route and answer a complete request by `shared`; returns whether the connection stays open.
+/// `more`: another complete request follows in what has been received. While draining, only
+/// the last one received is answered with `Connection: close`, so none already here is lost.
+pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: &mut Ctx) -> bool {
+    let method = head.method_bytes();
+    let head_only = method == b"HEAD";
+    let keep = head.keep_alive() && (!ctx.draining || more);
     let conn = match (keep, head.version()) {
         (false, _) => ConnectionHeader::Close,
         (true, Version::Http10) => ConnectionHeader::KeepAlive,
         (true, Version::Http11) => ConnectionHeader::None,
     };
-    let status = if head.version() == Version::Http11 && head.host_count() != 1 {
-        Some(400)
-    } else if head.expect() == Expect::Other {
-        Some(417)
-    } else {
-        None
-    };
-    if let Some(status) = status {
-        response::write_error(
-            &mut ctx.wbuf,
-            status,
-            ctx.date.get(),
-            ConnectionHeader::Close,
-            head_only,
-        );
-        ctx.stats.request(method, status);
-        return false;
-    }
     let req = Request { head, body };
     if shared.config.json == JsonMode::Validate && req.is_json() {
         if let Err(e) = check_json(body) {

@@ -17,11 +17,13 @@ use slab::Slab;
 mod conn;
 mod ctx;
 mod dispatch;
+pub mod fuzz;
 mod timer;
 
 pub use ctx::Shared;
 
 use crate::http::RequestParser;
+use crate::log::Throttle;
 use crate::stats::{CloseReason, WorkerStats};
 use conn::{Conn, Io, Next, Ready};
 use ctx::Ctx;
@@ -143,6 +145,8 @@ struct Worker {
     next_gen: u32,
     /// Accepting is paused until then (out of file descriptors).
     accept_paused_until: Option<Instant>,
+    /// Keeps the accept-error line to one a second while the descriptors stay exhausted.
+    accept_errors: Throttle,
     /// A batch of accepts stopped before the queue was empty: accept again next turn (the
     /// listener is edge-triggered and will not report those connections again).
     accept_more: bool,
@@ -179,6 +183,7 @@ impl Worker {
             inbox,
             next_gen: 0,
             accept_paused_until: None,
+            accept_errors: Throttle::default(),
             accept_more: false,
         })
     }
@@ -254,11 +259,15 @@ impl Worker {
                 Ok((stream, _)) => self.add(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if out_of_fds(&e) => {
-                    eprintln!(
-                        "cerberus: worker {}: accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}",
-                        self.id
-                    );
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    let now = Instant::now();
+                    if let Some(held) = self.accept_errors.note(now) {
+                        eprintln!(
+                            "cerberus: worker {}: accept: {e}; pausing accepts for \
+                             {ACCEPT_BACKOFF:?}{held}",
+                            self.id
+                        );
+                    }
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                 }
                 // ECONNABORTED, EPROTO, EPERM (firewall), EINTR: that connection is gone, go on.
                 Err(_) => {}

@@ -46,13 +46,13 @@ pub const PROBES: &[Probe] = &[
     // A body that is too large is refused before the client sends it: no 100 first.
     close("expect_100_past_max_body", b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n", "413"),
     // RFC 9110 §10.1.1: a 1.0 client never gets 100 (ignore the expectation).
-    close("expect_100_http10", b"POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello").pending("hole 7"),
-    open("expect_100_http10_keep_alive", b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello").pending("hole 7"),
+    close("expect_100_http10", b"POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello"),
+    open("expect_100_http10_keep_alive", b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello"),
     // A head that is invalid already is answered at once, before any body (hole 6).
-    close("no_host_with_length", b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", "400").pending("hole 6"),
-    close("no_host_with_chunked", b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "400").pending("hole 6"),
+    close("no_host_with_length", b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", "400"),
+    close("no_host_with_chunked", b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
     close("two_hosts_with_length", b"POST /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 5\r\n\r\n", "400"),
-    close("expect_unknown_with_length", b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nContent-Length: 5\r\n\r\n", "417").pending("hole 6"),
+    close("expect_unknown_with_length", b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nContent-Length: 5\r\n\r\n", "417"),
     close("length_past_max_body_no_body", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", "413"),
     // Pipelining: each request framed alone; nothing after an error or a close is answered.
     open("pipeline_two_gets", b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n", "200 403"),

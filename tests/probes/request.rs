@@ -86,8 +86,10 @@ pub const PROBES: &[Probe] = &[
     // Bytes right after a CONNECT may be the tunnel's: never read as a request.
     close("connect_then_request", b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", "400|405|501"),
     // Responses without content (the routes of `probe::CONFIG`).
-    open("status_204_no_content_length", b"GET /no-content HTTP/1.1\r\nHost: x\r\n\r\n", "204").check(no_content_length).pending("new: Content-Length on 204/304"),
-    open("status_304_no_content_length", b"GET /not-modified HTTP/1.1\r\nHost: x\r\n\r\n", "304").check(no_content_length).pending("new: Content-Length on 204/304"),
+    open("status_204_no_content_length", b"GET /no-content HTTP/1.1\r\nHost: x\r\n\r\n", "204").check(no_content_length),
+    open("status_304_no_content_length", b"GET /not-modified HTTP/1.1\r\nHost: x\r\n\r\n", "304").check(no_content_length),
+    open("status_204_head_no_content_length", b"HEAD /no-content HTTP/1.1\r\nHost: x\r\n\r\n", "204").check(no_content_length),
+    open("status_204_304_pipelined", b"GET /no-content HTTP/1.1\r\nHost: x\r\n\r\nGET /not-modified HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "204 304 200"),
     // Versions (RFC 9112 §2.3): a higher 1.x is 1.1; other majors 505; anything else 400.
     open("version_1_2_is_1_1", b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", "200"),
     open("version_1_9_is_1_1", b"GET / HTTP/1.9\r\nHost: x\r\n\r\n", "200"),
