@@ -124,6 +124,8 @@ const fn probe(
 
 impl Probe {
     /// Mark the probe as failing today because of `hole`.
+    // Every hole known so far is fixed, so no probe uses it now; the next one found will.
+    #[allow(dead_code)]
     pub const fn pending(mut self, hole: &'static str) -> Probe {
         self.pending = Some(hole);
         self
