@@ -177,7 +177,9 @@ fn reload_run(conns: usize, workers: [usize; 2]) {
         (0, 0, 0),
         "{result:?}"
     );
-    assert!(reloads >= 40, "only {reloads} reloads");
+    // A 200 ms period allows 45 in 9 s; on a loaded 2-core machine the sleeps overshoot, so
+    // ask for two thirds of that (every one of them must still be applied, below).
+    assert!(reloads >= 30, "only {reloads} reloads");
     server.wait_stderr("cerberus: reloaded", reloads);
     assert!(
         !server.stderr().contains("reload failed"),
