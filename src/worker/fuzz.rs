@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::conn::{Conn, Io, Next, Ready, Socket};
@@ -85,10 +85,21 @@ impl Socket for ScriptedSocket {
     }
 }
 
+/// The config and routes, built once: parsing TOML for every run would dominate a fuzzer's
+/// time.
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let config: Config = toml::from_str(CONFIG).expect("the harness config parses");
+        let router = Router::from_config(&config).expect("the harness routes build");
+        Shared { config, router }
+    })
+}
+
 /// One connection and the worker state it borrows.
 struct Harness {
     conn: Conn<ScriptedSocket>,
-    shared: Shared,
+    shared: &'static Shared,
     ctx: Ctx,
     rbuf: Vec<u8>,
     parser: RequestParser,
@@ -97,12 +108,10 @@ struct Harness {
 
 impl Harness {
     fn new(read_buf: usize) -> Harness {
-        let config: Config = toml::from_str(CONFIG).expect("the harness config parses");
-        let router = Router::from_config(&config).expect("the harness routes build");
         let stats = Arc::new(WorkerStats::default());
         Harness {
             conn: Conn::new(ScriptedSocket::default(), 1),
-            shared: Shared { config, router },
+            shared: shared(),
             ctx: Ctx::new(stats, Instant::now(), 4096),
             rbuf: vec![0; read_buf],
             parser: RequestParser::new(),
@@ -125,7 +134,7 @@ impl Harness {
             parser: &mut self.parser,
         };
         self.ctx.now = Instant::now();
-        let next = self.conn.on_event(ready, io, &self.shared, &mut self.ctx);
+        let next = self.conn.on_event(ready, io, self.shared, &mut self.ctx);
         assert!(self.ctx.wbuf.is_empty(), "an event left staged bytes");
         self.closed = matches!(next, Next::Close(_));
     }
