@@ -25,5 +25,9 @@ pub fn order(items: usize) -> Vec<u8> {
 pub fn sizes() -> [(&'static str, Vec<u8>); 3] {
     let post_json = order(12);
     assert_eq!(post_json, include_bytes!("../../tests/data/post-json.json"));
-    [("200B", order(2)), ("1KiB", post_json), ("16KiB", order(220))]
+    [
+        ("200B", order(2)),
+        ("1KiB", post_json),
+        ("16KiB", order(220)),
+    ]
 }

@@ -18,7 +18,7 @@
 //!   \r \t` and `\u` followed by four hex digits;
 //! - numbers `-? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][+-]?[0-9]+)?`, and `true`, `false`, `null`.
 
-use super::scan::json_string_end;
+use super::scan::{json_string_end, json_string_stops};
 
 /// Nesting levels [`is_valid`] holds without allocating: 63 levels in a register, then 63
 /// in each of 16 words on the stack. Deeper documents keep the outer words on the heap,
@@ -32,68 +32,168 @@ const INLINE_WORDS: usize = 16;
 pub fn is_valid(body: &[u8]) -> bool {
     // A byte from 0x80 up outside a string is a grammar error, so checking the whole body
     // as UTF-8 is the same as checking the strings.
-    grammar(body).is_some() && simdutf8::basic::from_utf8(body).is_ok()
+    grammar(body) && simdutf8::basic::from_utf8(body).is_ok()
 }
 
-/// The grammar pass: `Some(())` when `b` is one JSON value between optional whitespace.
-/// Non-ASCII bytes are only looked at as string content.
-fn grammar(b: &[u8]) -> Option<()> {
-    let mut nesting = Nesting::new();
-    let mut i = 0;
+/// Bytes the fast paths may look at from the start of a token without a bounds check: enough
+/// for a short key, its colon, and the start of a short value after it.
+const WINDOW: usize = 64;
+
+/// How [`run`] stopped, when the body is not already known to be invalid.
+enum Stop {
+    Valid,
+    /// Fewer than [`WINDOW`] bytes are left from this index, where a value is expected; go on
+    /// from there with this innermost nesting word.
+    NearEnd(usize, u64),
+}
+
+/// The grammar pass: is `body` one JSON value between optional whitespace? Non-ASCII bytes are
+/// only looked at as string content.
+fn grammar(body: &[u8]) -> bool {
+    let mut outer = Outer::new();
+    match run(body, body.len(), 0, EMPTY, &mut outer) {
+        Some(Stop::Valid) => true,
+        None => false,
+        Some(Stop::NearEnd(i, top)) => {
+            // The last bytes, padded with NULs so that every token start still has a whole
+            // window. NUL is invalid everywhere, so the padding can only end a token, and
+            // `run` never gets past `rest.len()`.
+            let rest = &body[i..];
+            let mut tail = [0; 2 * WINDOW];
+            tail[..rest.len()].copy_from_slice(rest);
+            matches!(
+                run(&tail, rest.len(), 0, top, &mut outer),
+                Some(Stop::Valid)
+            )
+        }
+    }
+}
+
+/// The innermost nesting word with no level in it: just the sentinel bit.
+const EMPTY: u64 = 1;
+
+/// The grammar from index `i` of `b[..len]`, where a value is expected, inside the containers
+/// of `top` (the innermost 63 levels, one bit each, 1 for an object, above a sentinel bit) and
+/// `outer` (the rest). `None` when the body is invalid.
+///
+/// Bytes of `b` past `len` (the tail's padding) must all be NUL. Each token start takes a
+/// [`WINDOW`] of bytes; the fast paths handle a token and what follows it inside the window,
+/// and hand anything else (whitespace, escapes, long strings, numbers) to checked helpers
+/// that work on all of `b`.
+#[inline(always)]
+fn run(b: &[u8], len: usize, mut i: usize, mut top: u64, outer: &mut Outer) -> Option<Stop> {
     'value: loop {
-        // A value starts here, after optional whitespace.
-        i = skip_whitespace(b, i);
-        i = match *b.get(i)? {
-            b'"' => string_end(b, i + 1)?,
+        let Some(w) = window(b, i) else {
+            return Some(Stop::NearEnd(i, top));
+        };
+        match w[0] {
+            b'"' => match short_string(w, 1) {
+                Some(end) => i += end,
+                None => i = string_end(b, i + 1)?,
+            },
+            b'{' if w[1] == b'}' => i += 2,
             b'{' => {
-                i = skip_whitespace(b, i + 1);
-                if *b.get(i)? == b'}' {
-                    i + 1
+                let first = skip_whitespace(b, i + 1);
+                if *b.get(first)? == b'}' {
+                    i = first + 1;
                 } else {
-                    nesting.push(true);
-                    i = after_key(b, i)?;
+                    i = match key_in_window(w, 1) {
+                        Some(end) => i + end,
+                        None => after_key(b, first)?,
+                    };
+                    top = push(top, true, outer);
                     continue 'value;
                 }
             }
+            b'[' if w[1] == b']' => i += 2,
             b'[' => {
                 i = skip_whitespace(b, i + 1);
                 if *b.get(i)? == b']' {
-                    i + 1
+                    i += 1;
                 } else {
-                    nesting.push(false);
+                    top = push(top, false, outer);
                     continue 'value;
                 }
             }
-            b't' => literal_end(b, i, b"true")?,
-            b'f' => literal_end(b, i, b"false")?,
-            b'n' => literal_end(b, i, b"null")?,
-            b'-' => number_end(b, i + 1)?,
-            b'0'..=b'9' => number_end(b, i)?,
+            b't' if w[..4] == *b"true" => i += 4,
+            b'f' if w[..5] == *b"false" => i += 5,
+            b'n' if w[..4] == *b"null" => i += 4,
+            b'-' => i = number_end(b, i + 1)?,
+            b'0'..=b'9' => i = number_end(b, i)?,
+            c if is_whitespace(c) => {
+                i = skip_whitespace(b, i);
+                continue 'value;
+            }
             _ => return None,
-        };
-        // A value ended at `i`: close containers until a comma asks for the next value.
+        }
+        // A value ended at `i`: close containers until a comma asks for the next value. This
+        // looks at one byte at a time, so it needs no window, and `run` only ever stops where
+        // a value is expected.
         loop {
-            if nesting.is_empty() {
-                return (skip_whitespace(b, i) == b.len()).then_some(());
+            if top == EMPTY {
+                return (skip_whitespace(b, i) == len).then_some(Stop::Valid);
             }
-            i = skip_whitespace(b, i);
-            match (*b.get(i)?, nesting.in_object()) {
-                (b',', true) => {
-                    i = after_key(b, skip_whitespace(b, i + 1))?;
+            let in_object = top & 1 != 0;
+            match *b.get(i)? {
+                b',' if in_object => {
+                    i = match window(b, i).and_then(|w| key_in_window(w, 1)) {
+                        Some(end) => i + end,
+                        None => after_key(b, skip_whitespace(b, i + 1))?,
+                    };
                     continue 'value;
                 }
-                (b',', false) => {
+                b',' => {
                     i += 1;
                     continue 'value;
                 }
-                (b'}', true) | (b']', false) => {
-                    nesting.pop();
-                    i += 1;
+                b'}' if in_object => {}
+                b']' if !in_object => {}
+                c if is_whitespace(c) => {
+                    i = skip_whitespace(b, i);
+                    continue;
                 }
                 _ => return None,
             }
+            top = pop(top, outer);
+            i += 1;
         }
     }
+}
+
+/// The [`WINDOW`] of bytes from `i`, if there are that many.
+#[inline(always)]
+fn window(b: &[u8], i: usize) -> Option<&[u8; WINDOW]> {
+    b.get(i..i + WINDOW)?.try_into().ok()
+}
+
+/// The common short string, inside the window: `start` is just past the opening quote. The
+/// index after the closing quote when it is among the next 16 bytes and nothing before it
+/// needs a closer look (an escape, a control byte); otherwise `None`, and the caller uses
+/// [`string_end`].
+#[inline(always)]
+fn short_string(w: &[u8; WINDOW], start: usize) -> Option<usize> {
+    let block = w[start..start + 16].try_into().expect("16 bytes");
+    let stops = json_string_stops(block);
+    let at = start + stops.trailing_zeros() as usize;
+    (stops != 0 && w[at] == b'"').then_some(at + 1)
+}
+
+/// The common object member start, inside the window: is there a `"` at `quote`, a short key,
+/// and a colon right after it? The index after the colon; otherwise `None`, and the caller uses
+/// [`after_key`].
+#[inline(always)]
+fn key_in_window(w: &[u8; WINDOW], quote: usize) -> Option<usize> {
+    if w[quote] != b'"' {
+        return None;
+    }
+    let end = short_string(w, quote + 1)?;
+    (w[end] == b':').then_some(end + 1)
+}
+
+/// Is `c` whitespace (SP, HTAB, LF, CR)?
+#[inline(always)]
+fn is_whitespace(c: u8) -> bool {
+    c <= b' ' && WHITESPACE & 1 << c != 0
 }
 
 /// Whitespace is SP, HTAB, LF and CR: the bits of this mask, indexed by byte.
@@ -103,7 +203,7 @@ const WHITESPACE: u64 = 1 << b' ' | 1 << b'\t' | 1 << b'\n' | 1 << b'\r';
 #[inline(always)]
 fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
     while let Some(&c) = b.get(i) {
-        if c > b' ' || WHITESPACE & 1 << c == 0 {
+        if !is_whitespace(c) {
             break;
         }
         i += 1;
@@ -149,13 +249,6 @@ fn escape_end(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// `i` is at the first byte of `word` (`true`, `false` or `null`): the index after it.
-#[inline(always)]
-fn literal_end(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
-    let end = i + word.len();
-    (b.get(i..end)? == word).then_some(end)
-}
-
 /// `i` is where a number's digits start (after any minus sign): the index after the number.
 /// A digit right after a leading `0` (as in `01`) ends the number here; the caller then
 /// rejects that digit, since no value may follow another without a separator.
@@ -195,77 +288,63 @@ fn at_least_one_digit(b: &[u8], i: usize) -> Option<usize> {
     (end > i).then_some(end)
 }
 
-/// The containers that enclose the current value, one bit per level: 1 for an object, 0 for an
-/// array. Pushing and popping are a shift; only every 63rd level touches memory.
-struct Nesting {
-    /// The innermost levels, innermost in bit 0, above a sentinel 1 bit: `1` alone holds none.
-    top: u64,
-    /// How many full words of outer levels are saved in `inline`, then `heap`.
+/// Open a container (an object when `object`) inside those of `top`; the new `top`.
+/// Only every 63rd level touches memory.
+#[inline(always)]
+fn push(top: u64, object: bool, outer: &mut Outer) -> u64 {
+    let top = if top >> 63 != 0 { outer.save(top) } else { top };
+    top << 1 | u64::from(object)
+}
+
+/// Close the innermost container of `top`; the new `top`.
+#[inline(always)]
+fn pop(top: u64, outer: &mut Outer) -> u64 {
+    let top = top >> 1;
+    if top == EMPTY && outer.saved != 0 {
+        return outer.restore();
+    }
+    top
+}
+
+/// The nesting levels outside the innermost 63: whole words of them, as [`run`]'s `top` holds
+/// them (63 levels above a sentinel bit).
+struct Outer {
+    /// How many words are saved, in `inline` and then in `heap`.
     saved: usize,
-    /// The first outer words, outermost first.
+    /// The first words saved, outermost first.
     inline: [u64; INLINE_WORDS],
-    /// Outer words past `inline`; empty, and so not allocated, for most documents.
+    /// Words past `inline`; empty, and so not allocated, for most documents.
     heap: Vec<u64>,
 }
 
-impl Nesting {
-    fn new() -> Nesting {
-        Nesting {
-            top: 1,
+impl Outer {
+    fn new() -> Outer {
+        Outer {
             saved: 0,
             inline: [0; INLINE_WORDS],
             heap: Vec::new(),
         }
     }
 
-    /// No container is open.
-    #[inline(always)]
-    fn is_empty(&self) -> bool {
-        self.top == 1
-    }
-
-    /// The innermost open container is an object (meaningless when none is open).
-    #[inline(always)]
-    fn in_object(&self) -> bool {
-        self.top & 1 != 0
-    }
-
-    #[inline(always)]
-    fn push(&mut self, object: bool) {
-        if self.top >> 63 != 0 {
-            self.save_top();
-        }
-        self.top = self.top << 1 | u64::from(object);
-    }
-
-    /// Close the innermost container; there must be one.
-    #[inline(always)]
-    fn pop(&mut self) {
-        self.top >>= 1;
-        if self.top == 1 && self.saved != 0 {
-            self.restore_top();
-        }
-    }
-
-    /// `top` is full: save it and start an empty one.
+    /// Save a full `top`; the empty word that replaces it.
     #[cold]
-    fn save_top(&mut self) {
+    fn save(&mut self, top: u64) -> u64 {
         match self.inline.get_mut(self.saved) {
-            Some(slot) => *slot = self.top,
-            None => self.heap.push(self.top),
+            Some(slot) => *slot = top,
+            None => self.heap.push(top),
         }
         self.saved += 1;
-        self.top = 1;
+        EMPTY
     }
 
-    /// `top` is empty: take back the last word saved.
+    /// Take back the last word saved, when `top` has emptied.
     #[cold]
-    fn restore_top(&mut self) {
+    fn restore(&mut self) -> u64 {
         self.saved -= 1;
-        self.top = match self.heap.pop() {
+        match self.heap.pop() {
             Some(word) => word,
             None => self.inline[self.saved],
-        };
+        }
     }
 }
 

@@ -136,7 +136,16 @@ fn nested(depth: usize) -> Vec<u8> {
 
 #[test]
 fn nesting_of_any_depth_is_accepted_without_recursion() {
-    for depth in [1, 62, 63, 64, 126, INLINE_LEVELS, INLINE_LEVELS + 1, 100_000] {
+    for depth in [
+        1,
+        62,
+        63,
+        64,
+        126,
+        INLINE_LEVELS,
+        INLINE_LEVELS + 1,
+        100_000,
+    ] {
         let body = nested(depth);
         assert!(is_valid(&body), "{depth}");
         assert!(reference(&body), "{depth}");
@@ -152,7 +161,10 @@ fn deep_nesting_still_matches_every_close_to_its_open() {
         // The closing brackets end the body, innermost first. Swap one for the other kind:
         // the innermost, those around the boundary of a saved word, the outermost.
         let closes = good.len() - depth;
-        for k in [0, 62, 63, 64, depth - 1].into_iter().filter(|&k| k < depth) {
+        for k in [0, 62, 63, 64, depth - 1]
+            .into_iter()
+            .filter(|&k| k < depth)
+        {
             let mut bad = good.clone();
             let c = &mut bad[closes + k];
             *c = if *c == b']' { b'}' } else { b']' };

@@ -182,6 +182,18 @@ pub fn json_string_end(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Bit `n` set when byte `n` of `block` ends a run of plain JSON string content (see
+/// [`json_string_end`]).
+#[inline(always)]
+pub fn json_string_stops(block: &[u8; 16]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    return sse2::json_string_stop(block);
+    #[cfg(not(target_arch = "x86_64"))]
+    block.iter().enumerate().fold(0, |mask, (n, &c)| {
+        mask | u32::from(is_json_string_stop(c)) << n
+    })
+}
+
 /// Does `c` end a run of plain JSON string content (see [`json_string_end`])?
 #[inline(always)]
 fn is_json_string_stop(c: u8) -> bool {
@@ -351,7 +363,8 @@ mod tests {
     fn json_string_scan_agrees_with_a_naive_loop_for_every_byte_at_every_offset() {
         for stop in 0..=255u8 {
             for at in 0..40 {
-                let mut buf = b"plain text: \x7f and \xc3\xa9 are string content, all of it".to_vec();
+                let mut buf =
+                    b"plain text: \x7f and \xc3\xa9 are string content, all of it".to_vec();
                 buf.truncate(40);
                 buf[at] = stop;
                 for start in 0..=at {
