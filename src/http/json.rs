@@ -82,49 +82,38 @@ const EMPTY: u64 = 1;
 /// that work on all of `b`.
 #[inline(always)]
 fn run(b: &[u8], len: usize, mut i: usize, mut top: u64, outer: &mut Outer) -> Option<Stop> {
+    // Every window ends by `b.len()`: `i <= last` is the only check a window needs.
+    let Some(last) = b.len().checked_sub(WINDOW) else {
+        return Some(Stop::NearEnd(i, top));
+    };
     'value: loop {
-        let Some(w) = window(b, i) else {
+        if i > last {
             return Some(Stop::NearEnd(i, top));
-        };
-        match w[0] {
-            b'"' => match short_string(w, 1) {
-                Some(end) => i += end,
-                None => i = string_end(b, i + 1)?,
-            },
-            b'{' if w[1] == b'}' => i += 2,
-            b'{' => {
-                let first = skip_whitespace(b, i + 1);
-                if *b.get(first)? == b'}' {
-                    i = first + 1;
-                } else {
-                    i = match key_in_window(w, 1) {
-                        Some(end) => i + end,
-                        None => after_key(b, first)?,
-                    };
-                    top = push(top, true, outer);
-                    continue 'value;
-                }
-            }
-            b'[' if w[1] == b']' => i += 2,
-            b'[' => {
-                i = skip_whitespace(b, i + 1);
-                if *b.get(i)? == b']' {
-                    i += 1;
-                } else {
-                    top = push(top, false, outer);
-                    continue 'value;
-                }
-            }
-            b't' if w[..4] == *b"true" => i += 4,
-            b'f' if w[..5] == *b"false" => i += 5,
-            b'n' if w[..4] == *b"null" => i += 4,
-            b'-' => i = number_end(b, i + 1)?,
-            b'0'..=b'9' => i = number_end(b, i)?,
-            c if is_whitespace(c) => {
-                i = skip_whitespace(b, i);
+        }
+        let w = b[i..i + WINDOW].try_into().expect("a window");
+        match value(b, i, w, &mut top, outer)? {
+            Value::Expected(at) => {
+                i = at;
                 continue 'value;
             }
-            _ => return None,
+            Value::EndsAt(end) => i = end,
+            Value::Short(len) => {
+                // The byte after a short value is in the window, and so is the key after a
+                // comma in an object, nearly always: no need to take a window there again.
+                if w[len] == b',' {
+                    if top & 1 == 0 {
+                        i += len + 1;
+                        continue 'value;
+                    }
+                    if top != EMPTY {
+                        if let Some(end) = key_in_window(w, len + 1) {
+                            i += end;
+                            continue 'value;
+                        }
+                    }
+                }
+                i += len;
+            }
         }
         // A value ended at `i`: close containers until a comma asks for the next value. This
         // looks at one byte at a time, so it needs no window, and `run` only ever stops where
@@ -160,10 +149,63 @@ fn run(b: &[u8], len: usize, mut i: usize, mut top: u64, outer: &mut Outer) -> O
     }
 }
 
+/// What [`value`] found.
+enum Value {
+    /// A whole value of this many bytes, all in the window.
+    Short(usize),
+    /// A whole value, ending before this index.
+    EndsAt(usize),
+    /// A value is still expected, at this index: there was whitespace, or a container opened.
+    Expected(usize),
+}
+
+/// `i` is where a value is expected, `w` the window there; `None` if the body is invalid.
+#[inline(always)]
+fn value(b: &[u8], i: usize, w: &[u8; WINDOW], top: &mut u64, outer: &mut Outer) -> Option<Value> {
+    Some(match w[0] {
+        b'"' => match short_string(w, 1) {
+            Some(end) => Value::Short(end),
+            None => Value::EndsAt(string_end(b, i + 1)?),
+        },
+        b'{' if w[1] == b'}' => Value::Short(2),
+        b'{' => {
+            let first = skip_whitespace(b, i + 1);
+            if *b.get(first)? == b'}' {
+                return Some(Value::EndsAt(first + 1));
+            }
+            let key_end = match key_in_window(w, 1) {
+                Some(end) => i + end,
+                None => after_key(b, first)?,
+            };
+            *top = push(*top, true, outer);
+            Value::Expected(key_end)
+        }
+        b'[' if w[1] == b']' => Value::Short(2),
+        b'[' => {
+            let first = skip_whitespace(b, i + 1);
+            if *b.get(first)? == b']' {
+                return Some(Value::EndsAt(first + 1));
+            }
+            *top = push(*top, false, outer);
+            Value::Expected(first)
+        }
+        b't' if w[..4] == *b"true" => Value::Short(4),
+        b'f' if w[..5] == *b"false" => Value::Short(5),
+        b'n' if w[..4] == *b"null" => Value::Short(4),
+        b'-' | b'0'..=b'9' => match short_number(w) {
+            Some(len) => Value::Short(len),
+            None if w[0] == b'-' => Value::EndsAt(number_end(b, i + 1)?),
+            None => Value::EndsAt(number_end(b, i)?),
+        },
+        c if is_whitespace(c) => Value::Expected(skip_whitespace(b, i)),
+        _ => return None,
+    })
+}
+
 /// The [`WINDOW`] of bytes from `i`, if there are that many.
 #[inline(always)]
 fn window(b: &[u8], i: usize) -> Option<&[u8; WINDOW]> {
-    b.get(i..i + WINDOW)?.try_into().ok()
+    b.get(i..)?.first_chunk()
 }
 
 /// The common short string, inside the window: `start` is just past the opening quote. The
@@ -176,6 +218,41 @@ fn short_string(w: &[u8; WINDOW], start: usize) -> Option<usize> {
     let stops = json_string_stops(block);
     let at = start + stops.trailing_zeros() as usize;
     (stops != 0 && w[at] == b'"').then_some(at + 1)
+}
+
+/// The common short number, inside the window: an integer part and an optional fraction, each
+/// of fewer than 8 digits, and no exponent. Its length; otherwise `None`, and the caller uses
+/// [`number_end`], which also finds the invalid ones. (A leading zero ends the number, as it
+/// does there: what follows `0` in `01` is then rejected as a value without a separator.)
+#[inline(always)]
+fn short_number(w: &[u8; WINDOW]) -> Option<usize> {
+    let sign = usize::from(w[0] == b'-');
+    let int = match w[sign] {
+        b'0' => 1,
+        _ => digit_run(w, sign),
+    };
+    let mut end = sign + int;
+    if w[end] == b'.' {
+        let fraction = digit_run(w, end + 1);
+        end += 1 + fraction;
+        if fraction == 0 || fraction == 8 {
+            return None;
+        }
+    }
+    (int != 0 && int != 8 && w[end] | 0x20 != b'e').then_some(end)
+}
+
+/// How many ASCII digits start `w[at..]`, counting up to 8.
+#[inline(always)]
+fn digit_run(w: &[u8; WINDOW], at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = u64::from_le_bytes(w[at..at + 8].try_into().expect("8 bytes"));
+    // A digit is 0x30..=0x39: high nibble 3, and still 3 after adding 6. A carry out of a byte
+    // only comes from a byte that is not a digit, so it can only spoil bytes after the first
+    // one flagged, which is the only one looked at.
+    let high = ONES * 0xF0;
+    let flagged = (x & high ^ ONES * 0x30) | (x.wrapping_add(ONES * 6) & high ^ ONES * 0x30);
+    (flagged.trailing_zeros() / 8) as usize
 }
 
 /// The common object member start, inside the window: is there a `"` at `quote`, a short key,
@@ -300,7 +377,7 @@ fn push(top: u64, object: bool, outer: &mut Outer) -> u64 {
 #[inline(always)]
 fn pop(top: u64, outer: &mut Outer) -> u64 {
     let top = top >> 1;
-    if top == EMPTY && outer.saved != 0 {
+    if top == EMPTY {
         return outer.restore();
     }
     top
@@ -337,9 +414,12 @@ impl Outer {
         EMPTY
     }
 
-    /// Take back the last word saved, when `top` has emptied.
+    /// Take back the last word saved, when `top` has emptied; `EMPTY` if there is none.
     #[cold]
     fn restore(&mut self) -> u64 {
+        if self.saved == 0 {
+            return EMPTY;
+        }
         self.saved -= 1;
         match self.heap.pop() {
             Some(word) => word,
