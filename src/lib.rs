@@ -13,15 +13,15 @@
 //! - [`timer`]: the per-worker timing wheel behind every timeout.
 //! - [`http`]: the wire format. A zero-copy incremental request parser, a chunked-body decoder,
 //!   and the error kinds that map to status codes. Pure code: no I/O, no allocation. Also
-//!   response writing and the per-worker `Date` cache.
+//!   the JSON body validator (`http::json`), response writing and the per-worker `Date` cache.
 //! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing.
 //! - [`stats`]: the counters each worker writes (single-writer atomics).
 //! - [`metrics`]: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
 //!   [`stats`] at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
 //! - [`systemd`]: readiness notifications, the watchdog, and socket activation.
 //! - [`sys`]: `unsafe` system calls (inherited file descriptors, CLOCK_MONOTONIC,
-//!   TCP_DEFER_ACCEPT). The only other `unsafe` code is the parser's SSE2 scanning in
-//!   `http::scan`.
+//!   TCP_DEFER_ACCEPT). The only other `unsafe` code is the SSE2 scanning in `http::scan`,
+//!   used by the parser and the JSON validator.
 
 //!
 //! # Parsing a request

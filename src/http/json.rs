@@ -250,8 +250,8 @@ fn digit_run(w: &[u8; WINDOW], at: usize) -> usize {
     // A digit is 0x30..=0x39: high nibble 3, and still 3 after adding 6. A carry out of a byte
     // only comes from a byte that is not a digit, so it can only spoil bytes after the first
     // one flagged, which is the only one looked at.
-    let high = ONES * 0xF0;
-    let flagged = (x & high ^ ONES * 0x30) | (x.wrapping_add(ONES * 6) & high ^ ONES * 0x30);
+    let (high, three) = (ONES * 0xF0, ONES * 0x30);
+    let flagged = ((x & high) ^ three) | ((x.wrapping_add(ONES * 6) & high) ^ three);
     (flagged.trailing_zeros() / 8) as usize
 }
 
