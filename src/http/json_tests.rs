@@ -88,6 +88,11 @@ verdicts! {
     hex_number: b"0x1" => false,
     two_fractions: b"1.5.2" => false,
     not_a_number: b"NaN" => false,
+    numbers_of_every_length_around_eight_digits: b"[7.25,-0.5,1234567,12345678,123456789,0.1234567,0.12345678,-9876543.21]" => true,
+    minus_point: b"[-.5]" => false,
+    point_in_array: b"[1.,2]" => false,
+    leading_zeros_after_minus_in_array: b"[-00]" => false,
+    digits_after_fraction_zero: b"[0.00000000001]" => true,
     infinity: b"[-Infinity]" => false,
     literals: b"[true,false,null]" => true,
     literal_cut_short: b"tru" => false,
@@ -178,7 +183,12 @@ fn deep_nesting_still_matches_every_close_to_its_open() {
 /// Bytes that are often nearly JSON: structure, literals, escapes, and non-ASCII bytes
 /// (valid UTF-8 or not).
 pub(crate) fn json_ish() -> impl Strategy<Value = Vec<u8>> {
-    let piece = prop_oneof![
+    proptest::collection::vec(json_ish_piece(), 0..24).prop_map(|pieces| pieces.concat())
+}
+
+/// One piece of [`json_ish`].
+fn json_ish_piece() -> impl Strategy<Value = &'static [u8]> {
+    prop_oneof![
         Just(&b"{"[..]),
         Just(&b"}"[..]),
         Just(&b"["[..]),
@@ -202,22 +212,50 @@ pub(crate) fn json_ish() -> impl Strategy<Value = Vec<u8>> {
         Just(&b"\xc3"[..]),
         Just(&b"\xff"[..]),
         Just(&b"\xed\xa0\x80"[..]),
-    ];
-    proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    ]
 }
 
-/// Pieces of the number, whitespace and escape grammar that [`json_ish`] lacks, and bytes a
-/// lenient parser might take for them.
+/// [`json_ish`], with pieces of the number, whitespace and escape grammar that it lacks, and
+/// bytes a lenient parser might take for them.
 fn tokens() -> impl Strategy<Value = Vec<u8>> {
-    let piece = prop_oneof![
-        3 => json_ish(),
-        1 => prop::sample::select(&[
-            "0", "1", "9", ".", "e", "E", "+", "-", "\t", "\n", "\r", "\x0c", "\x00", "\x1f",
-            "\x7f", "\\/", "\\b", "\\uABCD", "\\u12", "\\x", "tru", "fals", "nul", "\"",
-            "\"a\":", "[[", "]]", "{\"\":",
-        ][..]).prop_map(|s: &str| s.as_bytes().to_vec()),
-    ];
-    proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    let more = prop::sample::select(
+        &[
+            "0",
+            "1",
+            "9",
+            ".",
+            "e",
+            "E",
+            "+",
+            "-",
+            "\t",
+            "\n",
+            "\r",
+            "\x0c",
+            "\x00",
+            "\x1f",
+            "\x7f",
+            "\\/",
+            "\\b",
+            "\\uABCD",
+            "\\u12",
+            "\\x",
+            "tru",
+            "fals",
+            "nul",
+            "\"",
+            "\"a\":",
+            "[[",
+            "]]",
+            "{\"\":",
+            "1234567",
+            "0.1234567",
+            "12345678.5",
+        ][..],
+    )
+    .prop_map(str::as_bytes);
+    let piece = prop_oneof![2 => json_ish_piece(), 1 => more];
+    proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
 }
 
 /// Any JSON value: every kind of scalar (strings with every escape serde_json writes and any
