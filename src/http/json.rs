@@ -98,19 +98,9 @@ fn run(b: &[u8], len: usize, mut i: usize, mut top: u64, outer: &mut Outer) -> O
             }
             Value::EndsAt(end) => i = end,
             Value::Short(len) => {
-                // The byte after a short value is in the window, and so is the key after a
-                // comma in an object, nearly always: no need to take a window there again.
-                if w[len] == b',' {
-                    if top & 1 == 0 {
-                        i += len + 1;
-                        continue 'value;
-                    }
-                    if top != EMPTY {
-                        if let Some(end) = key_in_window(w, len + 1) {
-                            i += end;
-                            continue 'value;
-                        }
-                    }
+                if let Some(next) = next_in_window(w, len, top) {
+                    i += next;
+                    continue 'value;
                 }
                 i += len;
             }
@@ -146,6 +136,21 @@ fn run(b: &[u8], len: usize, mut i: usize, mut top: u64, outer: &mut Outer) -> O
             top = pop(top, outer);
             i += 1;
         }
+    }
+}
+
+/// After a short value of `len` bytes, where the next value starts when a comma follows and
+/// everything up to that value is in the window: the byte after a value, and the key after a
+/// comma in an object, nearly always are, and need no other window.
+#[inline(always)]
+fn next_in_window(w: &[u8; WINDOW], len: usize, top: u64) -> Option<usize> {
+    if w[len] != b',' {
+        return None;
+    }
+    match top & 1 {
+        0 => Some(len + 1),
+        _ if top == EMPTY => None,
+        _ => key_in_window(w, len + 1),
     }
 }
 
