@@ -9,7 +9,8 @@
 //! - [`http`]: the wire format, pure code with no I/O and no allocation. The parsed head
 //!   (`head`), the zero-copy incremental request parser (`parser`), the field-line grammar
 //!   shared by headers and trailers (`field`), the chunked-body decoder (`chunked`), the error
-//!   kinds and their status codes (`error`); also response writing and the `Date` cache.
+//!   kinds and their status codes (`error`), the JSON body validator (`json`); also response
+//!   writing and the `Date` cache.
 //! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing.
 //! - `supervisor`: the main thread and [`Server`]. Reacts to signals (SIGHUP reload,
 //!   SIGTERM/SIGINT drain) and to worker reports.
@@ -29,7 +30,7 @@
 //! - `os`: the operating-system boundary. `os::sys` holds the `unsafe` system calls (inherited
 //!   file descriptors, CLOCK_MONOTONIC, TCP_DEFER_ACCEPT); `os::systemd` the notify protocol,
 //!   the watchdog and socket activation. The only other `unsafe` code is the SSE2 scanning in
-//!   `http::scan`.
+//!   `http::scan`, used by the parser and the JSON validator.
 //!
 //! # Parsing a request
 //!

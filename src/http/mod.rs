@@ -1,4 +1,5 @@
-//! HTTP/1.1 wire format: the request parser, the chunked decoder and their error kinds.
+//! HTTP/1.1 wire format: the request parser, the chunked decoder and their error kinds; and
+//! the JSON body validator.
 
 mod chunked;
 mod error;
@@ -15,4 +16,5 @@ pub use parser::{is_head_request, RequestParser, Status, MAX_REQUEST_LINE};
 pub use scan::{is_token, trim_ows};
 
 pub mod date;
+pub mod json;
 pub mod response;

@@ -155,6 +155,51 @@ fn control_end(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Index of the first byte at or after `i` that ends a run of plain JSON string content, or
+/// `buf.len()`: a quote, a backslash, or a control byte below 0x20 (which a JSON string may
+/// not hold unescaped). Everything else, DEL and non-ASCII included, is content.
+#[inline(always)]
+pub fn json_string_end(buf: &[u8], mut i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    while let Some(block) = buf.get(i..i + 16) {
+        let stop = sse2::json_string_stop(block.try_into().expect("16 bytes"));
+        if stop != 0 {
+            return i + stop.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    while i + 8 <= buf.len() {
+        let x = word(buf, i);
+        let stop = below(x, 0x20) | equal(x, b'"') | equal(x, b'\\');
+        if stop != 0 {
+            return i + (stop.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < buf.len() && !is_json_string_stop(buf[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Bit `n` set when byte `n` of `block` ends a run of plain JSON string content (see
+/// [`json_string_end`]).
+#[inline(always)]
+pub fn json_string_stops(block: &[u8; 16]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    return sse2::json_string_stop(block);
+    #[cfg(not(target_arch = "x86_64"))]
+    block.iter().enumerate().fold(0, |mask, (n, &c)| {
+        mask | u32::from(is_json_string_stop(c)) << n
+    })
+}
+
+/// Does `c` end a run of plain JSON string content (see [`json_string_end`])?
+#[inline(always)]
+fn is_json_string_stop(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
 /// Sixteen bytes per step with SSE2, which every x86_64 CPU has. Each function returns a mask
 /// with bit `n` set when byte `n` of the block is flagged.
 #[cfg(target_arch = "x86_64")]
@@ -175,6 +220,19 @@ mod sse2 {
             let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
             let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7F));
             _mm_movemask_epi8(_mm_or_si128(low, del)) as u32
+        }
+    }
+
+    /// JSON string stops: `"`, `\\` and bytes below 0x20.
+    #[inline(always)]
+    pub fn json_string_stop(block: &[u8; 16]) -> u32 {
+        // SAFETY: as in `control`: baseline SSE2, an unaligned load of exactly 16 bytes.
+        unsafe {
+            let x = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+            _mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(quote, backslash))) as u32
         }
     }
 
@@ -296,6 +354,24 @@ mod tests {
                         .find(|&i| !is_token(buf[i]))
                         .unwrap_or(buf.len());
                     assert_eq!(token_end(&buf, start), naive, "{bad:#x} at {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn json_string_scan_agrees_with_a_naive_loop_for_every_byte_at_every_offset() {
+        for stop in 0..=255u8 {
+            for at in 0..40 {
+                let mut buf =
+                    b"plain text: \x7f and \xc3\xa9 are string content, all of it".to_vec();
+                buf.truncate(40);
+                buf[at] = stop;
+                for start in 0..=at {
+                    let naive = (start..buf.len())
+                        .find(|&i| is_json_string_stop(buf[i]))
+                        .unwrap_or(buf.len());
+                    assert_eq!(json_string_end(&buf, start), naive, "{stop:#x} at {at}");
                 }
             }
         }

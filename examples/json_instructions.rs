@@ -1,0 +1,43 @@
+//! A driver for counting the instructions of one JSON validation with callgrind.
+//!
+//! `json_instructions VALIDATOR SIZE CALLS` validates one of the bodies of `benches/json.rs`
+//! (`200B`, `1KiB` or `16KiB`) `CALLS` times with `cerberus` or `serde_json`. Run it under
+//! callgrind with two call counts; the difference of the totals, divided by the difference of
+//! the counts, is the cost of one call, without start-up:
+//!
+//! ```text
+//! cargo build --release --example json_instructions
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/json_instructions cerberus 1KiB 1001
+//! ```
+
+#[path = "../benches/common/bodies.rs"]
+mod bodies;
+
+use std::hint::black_box;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, validator, size, calls] = &args[..] else {
+        eprintln!("usage: json_instructions cerberus|serde_json 200B|1KiB|16KiB CALLS");
+        std::process::exit(2);
+    };
+    let calls: usize = calls.parse().expect("CALLS is a number");
+    let (_, body) = bodies::sizes()
+        .into_iter()
+        .find(|(name, _)| name == size)
+        .expect("SIZE is 200B, 1KiB or 16KiB");
+    let validate: fn(&[u8]) -> bool = match validator.as_str() {
+        "cerberus" => cerberus::http::json::is_valid,
+        "serde_json" => |body| {
+            std::str::from_utf8(body)
+                .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
+        },
+        _ => panic!("VALIDATOR is cerberus or serde_json"),
+    };
+    let mut valid = 0;
+    for _ in 0..calls {
+        valid += usize::from(validate(black_box(&body)));
+    }
+    assert_eq!(valid, calls, "every call finds the body valid");
+}
