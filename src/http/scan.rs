@@ -6,34 +6,24 @@
 //! is the *lowest* flagged byte of the word (borrows only propagate upwards, from a byte that
 //! really matched), which is the only one we look at.
 
-/// `tchar` from RFC 9110 §5.6.2: the characters of methods, header names and codings.
-static TOKEN: [bool; 256] = {
+/// A byte-class table: ASCII letters and digits, and the bytes of `extra`.
+pub(super) const fn alnum_and(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
-        let c = i as u8;
-        t[i] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
+        t[i] = (i as u8).is_ascii_alphanumeric();
         i += 1;
     }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
     t
-};
+}
+
+/// `tchar` from RFC 9110 §5.6.2: the characters of methods, header names and codings.
+static TOKEN: [bool; 256] = alnum_and(b"!#$%&'*+-.^_`|~");
 
 /// Is `c` a token character?
 #[inline]

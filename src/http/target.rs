@@ -8,6 +8,7 @@
 use std::net::Ipv6Addr;
 
 use super::error::ParseError;
+use super::scan::alnum_and;
 
 /// Where the parts of an absolute-form target lie, as offsets into the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,33 +64,7 @@ fn has_prefix_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 
 /// `reg-name` characters other than `%` (RFC 3986 §3.2.2): unreserved and sub-delims. An IPv4
 /// address is a reg-name too, as far as its characters go.
-static REG_NAME: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let c = i as u8;
-        t[i] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
-        i += 1;
-    }
-    t
-};
+static REG_NAME: [bool; 256] = alnum_and(b"-._~!$&'()*+,;=");
 
 /// Is `v` a valid `uri-host [ ":" port ]`? The empty value is: a `Host` field is empty when
 /// the target URI has no authority (RFC 9112 §3.2). The port is digits only, possibly none.
