@@ -297,7 +297,9 @@ impl Request {
         };
         // An absolute-form target: its path is what follows the authority, `/` if nothing
         // does, and its authority is the host.
-        let (path, host) = match uri.split_once("://") {
+        // (An origin-form target starts with `/`, whatever it contains.)
+        let absolute = uri.split_once("://").filter(|_| !uri.starts_with('/'));
+        let (path, host) = match absolute {
             Some((_, rest)) => {
                 let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
                 let path = if path.is_empty() { "/" } else { path };

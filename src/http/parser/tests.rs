@@ -306,3 +306,14 @@ fn a_head_request_is_recognised_even_when_invalid() {
         assert!(!is_head_request(other), "{other:?}");
     }
 }
+
+#[test]
+fn an_origin_form_target_that_contains_a_scheme_separator_is_still_a_path() {
+    let mut p = RequestParser::new();
+    let input = b"GET /://x/y?q HTTP/1.1\r\nHost: h\r\n\r\n";
+    let Status::Complete(head, _) = p.parse(input) else {
+        panic!("not complete");
+    };
+    assert_eq!((head.path(), head.query()), ("/://x/y", Some("q")));
+    assert_eq!(head.host(), Some("h"));
+}
