@@ -19,6 +19,7 @@
 //! - `worker`: one pinned thread with its own `mio` loop: accepting, events, timeouts.
 //!   - `worker::ctx`: what its connections share (config and routes, buffers, counters).
 //!   - `worker::conn`: one connection's state machine: reading, pipelining, backpressure.
+//!   - `worker::body`: request bodies as they arrive (chunked decoding, the drain's look-ahead).
 //!   - `worker::dispatch`: answering one complete request (checks, JSON, routing, counting).
 //!   - `worker::timer`: the timing wheel and each connection's slot in it.
 //! - `stats`: the counters each worker writes (single-writer atomics), and `Observed`, where

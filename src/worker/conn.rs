@@ -14,15 +14,13 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use super::body::{complete_request_at, ChunkedProgress, FoundBody};
 use super::ctx::{Ctx, Shared};
 use super::dispatch::{check_head, dispatch};
 use super::timer::{Slot, Wheel};
 use crate::config::Config;
 use crate::http::response::{self, ConnectionHeader};
-use crate::http::{
-    is_head_request, BodyKind, Chunk, ChunkedDecoder, Expect, ParseError, RequestParser, Status,
-    Version,
-};
+use crate::http::{is_head_request, BodyKind, Expect, ParseError, RequestParser, Status, Version};
 use crate::stats::CloseReason;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends,
@@ -117,21 +115,6 @@ enum Reading {
     Closing { unread: bool },
     /// Our write side is shut; input is discarded until the client closes.
     Lingering,
-}
-
-/// A chunked body that is still arriving. Its encoded bytes are decoded as they arrive and
-/// then dropped from the connection's buffer, which keeps only the head and what is not
-/// decoded yet (at most a chunk-size or trailer line): the framing, however much of it a client
-/// sends, never accumulates.
-#[derive(Debug)]
-struct ChunkedProgress {
-    decoder: ChunkedDecoder,
-    /// The body decoded so far (bounded by `max_body`).
-    decoded: Vec<u8>,
-    /// Length of the request's head: the encoded body starts there.
-    head_len: usize,
-    /// Bytes of the encoded body decoded but still in the buffer (dropped after each read).
-    offset: usize,
 }
 
 /// What happened since the timer was last armed: a deadline that measures progress restarts
@@ -430,17 +413,13 @@ impl<S: Socket> Conn<S> {
     }
 
     /// The chunked-body bytes already decoded, as a range of the pending request, if any:
-    /// the caller drops them from what it keeps (and this forgets them).
+    /// the caller drops them from what it keeps.
     fn decoded_framing(&mut self) -> Option<(usize, usize)> {
         match &mut self.reading {
             Reading::Body {
                 chunked: Some(progress),
                 ..
-            } if progress.offset > 0 => {
-                let start = progress.head_len;
-                let end = start + std::mem::take(&mut progress.offset);
-                Some((start, end))
-            }
+            } => progress.take_decoded_range(),
             _ => None,
         }
     }
@@ -602,33 +581,16 @@ impl<S: Socket> Conn<S> {
             } => (*continue_sent, chunked.take()),
             _ => (false, None),
         };
-        let mut progress = progress.unwrap_or_else(|| {
-            Box::new(ChunkedProgress {
-                decoder: ChunkedDecoder::new(max),
-                decoded: ctx.scratch(),
-                head_len,
-                offset: 0,
-            })
-        });
-        let encoded = &data[head_len..];
-        loop {
-            let (used, chunk) = progress.decoder.decode(&encoded[progress.offset..])?;
-            progress.offset += used;
-            match chunk {
-                Chunk::Data(d) => progress.decoded.extend_from_slice(d),
-                Chunk::Trailer(..) => {}
-                Chunk::End => {
-                    let end = head_len + progress.offset;
-                    return Ok(Some((end, Some(progress.decoded))));
-                }
-                Chunk::NeedMore if used == 0 => {
-                    self.reading = Reading::Body {
-                        continue_sent,
-                        chunked: Some(progress),
-                    };
-                    return Ok(None);
-                }
-                Chunk::NeedMore => {}
+        let mut progress = progress
+            .unwrap_or_else(|| Box::new(ChunkedProgress::new(max, head_len, ctx.scratch())));
+        match progress.decode(data)? {
+            Some(end) => Ok(Some((end, Some(progress.into_body())))),
+            None => {
+                self.reading = Reading::Body {
+                    continue_sent,
+                    chunked: Some(progress),
+                };
+                Ok(None)
             }
         }
     }
@@ -693,38 +655,6 @@ impl<S: Socket> Conn<S> {
         Next::Keep
     }
 }
-
-/// Does `data` start with a whole request (head and body), or with bytes that are already
-/// invalid (which will be answered too)? Used only while draining, so that every request
-/// already received is answered before the connection closes.
-fn complete_request_at(data: &[u8], max_body: u64) -> bool {
-    let mut parser = RequestParser::new();
-    let (head, head_len) = match parser.parse(data) {
-        Status::Partial => return false,
-        Status::Error(_) => return true,
-        Status::Complete(head, n) => (head, n),
-    };
-    let body = &data[head_len..];
-    match head.body() {
-        BodyKind::None => true,
-        BodyKind::Length(n) => body.len() as u64 >= n || n > max_body,
-        BodyKind::Chunked => {
-            let mut decoder = ChunkedDecoder::new(max_body);
-            let mut at = 0;
-            loop {
-                match decoder.decode(&body[at..]) {
-                    Err(_) | Ok((_, Chunk::End)) => return true,
-                    Ok((0, Chunk::NeedMore)) => return false,
-                    Ok((used, _)) => at += used,
-                }
-            }
-        }
-    }
-}
-
-/// A complete body: where the request ends, and the de-chunked body if it was chunked (a
-/// Content-Length body is the bytes just before the end).
-type FoundBody = (usize, Option<Vec<u8>>);
 
 /// Write as much of `buf` as the socket takes without blocking.
 fn write_some(stream: &mut impl Write, buf: &[u8]) -> io::Result<usize> {

@@ -14,6 +14,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+mod body;
 mod conn;
 mod ctx;
 mod dispatch;
