@@ -25,6 +25,8 @@ pub struct Generation {
     pub stats: Vec<Arc<WorkerStats>>,
     /// Workers that have not exited yet.
     pub running: usize,
+    /// Workers that reported running pinned to their CPU (known once all are ready).
+    pub pinned: usize,
 }
 
 /// Everything needed to start a generation.
@@ -75,6 +77,7 @@ impl Generation {
             running: workers.len(),
             workers,
             stats,
+            pinned: 0,
         })
     }
 
@@ -91,17 +94,21 @@ impl Generation {
     /// Wait until every worker of this generation reported `Ready` (reports of other
     /// generations that arrive meanwhile are handed to `other`).
     pub fn wait_ready(
-        &self,
+        &mut self,
         reports: &Receiver<(u64, Report)>,
         timeout: Duration,
         mut other: impl FnMut(u64, Report),
     ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut ready = 0;
+        self.pinned = 0;
         while ready < self.workers.len() {
             let left = deadline.saturating_duration_since(Instant::now());
             match reports.recv_timeout(left) {
-                Ok((n, Report::Ready)) if n == self.number => ready += 1,
+                Ok((n, Report::Ready { pinned })) if n == self.number => {
+                    ready += 1;
+                    self.pinned += usize::from(pinned);
+                }
                 Ok((n, Report::Fatal(id, e))) if n == self.number => {
                     return Err(format!("worker {id} failed to start: {e}"));
                 }

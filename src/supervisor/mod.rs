@@ -114,13 +114,14 @@ impl Server {
             failure: None,
         };
         let generation = sup.start_generation(count)?;
+        let pinned = generation.pinned;
         sup.generations.push(generation);
         sup.observed.server.ready.store(1, Relaxed);
         sup.observed.server.last_reload_ok.store(1, Relaxed);
         let status = format!(
             "listening on {} with {}",
             sup.listeners.addr,
-            describe(&sup.shared.config, count)
+            describe(count, pinned)
         );
         eprintln!("cerberus: {status}; {metrics}");
         sup.notify(&format!("READY=1\nSTATUS={status}"));
@@ -164,7 +165,7 @@ impl Supervisor {
         };
         let number = self.next_number;
         self.next_number += 1;
-        let generation = Generation::start(Start {
+        let mut generation = Generation::start(Start {
             number,
             shared: self.shared.clone(),
             listeners: &self.listeners,
@@ -266,7 +267,7 @@ impl Supervisor {
             return;
         };
         match report {
-            Report::Ready => return,
+            Report::Ready { .. } => return,
             Report::Exited(_) => {}
             Report::Fatal(id, e) => {
                 eprintln!("cerberus: worker {id} failed: {e}; shutting down");
@@ -347,11 +348,12 @@ impl Supervisor {
             Ok(generation) => {
                 // The new workers listen on the same sockets; now the old ones may stop.
                 self.current().drain();
+                let pinned = generation.pinned;
                 self.generations.push(generation);
                 Ok(format!(
                     "new generation: listening on {} with {}",
                     self.listeners.addr,
-                    describe(&self.shared.config, count)
+                    describe(count, pinned)
                 ))
             }
             Err(e) => {
@@ -383,9 +385,14 @@ fn build_router(config: &Config, extra: &[Route]) -> std::io::Result<Router> {
     Ok(router)
 }
 
-fn describe(config: &Config, count: usize) -> String {
-    let pinning = if config.pin { "pinned" } else { "unpinned" };
-    format!("{count} workers ({pinning})")
+/// `N workers (pinned)`, by what the workers reported: pinning can fail even when the config
+/// asks for it (a CPU outside the allowed set, a seccomp filter without sched_setaffinity).
+fn describe(count: usize, pinned: usize) -> String {
+    match pinned {
+        0 => format!("{count} workers (unpinned)"),
+        p if p == count => format!("{count} workers (pinned)"),
+        p => format!("{count} workers ({p} pinned)"),
+    }
 }
 
 /// Given each worker's heartbeat at the last check and now (keyed by its counters' address),
@@ -424,6 +431,13 @@ fn forward_signals() -> std::io::Result<Receiver<i32>> {
 mod tests {
     use super::*;
     use crate::config::Route as RouteConfig;
+
+    #[test]
+    fn the_status_says_how_many_workers_really_are_pinned() {
+        assert_eq!(describe(2, 2), "2 workers (pinned)");
+        assert_eq!(describe(2, 0), "2 workers (unpinned)");
+        assert_eq!(describe(4, 3), "4 workers (3 pinned)");
+    }
 
     #[test]
     fn a_deadline_too_far_for_the_clock_is_far_instead_of_a_panic() {

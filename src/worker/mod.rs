@@ -54,8 +54,8 @@ pub enum Command {
 /// From a worker to the supervisor.
 #[derive(Debug)]
 pub enum Report {
-    /// The worker is listening.
-    Ready,
+    /// The worker is listening; `pinned`: it runs on the one CPU it was given.
+    Ready { pinned: bool },
     /// The worker hit an error it cannot recover from.
     Fatal(usize, String),
     /// The worker finished draining and exited.
@@ -97,18 +97,20 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name(format!("cerberus-worker-{id}"))
         .spawn(move || {
-            if let Some(core) = core {
-                if !core_affinity::set_for_current(core) {
+            let pinned = core.is_some_and(|core| {
+                let pinned = core_affinity::set_for_current(core);
+                if !pinned {
                     eprintln!(
                         "cerberus: worker {id}: could not pin to CPU {}; unpinned",
                         core.id
                     );
                 }
-            }
+                pinned
+            });
             // A panic is a bug, but it must reach the supervisor as a report, not vanish.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut worker = Worker::new(id, poll, listeners, shared, stats, inbox)?;
-                report(Report::Ready);
+                report(Report::Ready { pinned });
                 worker.run()
             }));
             report(match result {
