@@ -21,9 +21,27 @@ macro_rules! verdicts {
                 let body: &[u8] = $body.as_ref();
                 assert_eq!(reference(body), $valid, "serde_json on {:?}", body.escape_ascii());
                 assert_eq!(is_valid(body), $valid, "is_valid on {:?}", body.escape_ascii());
+                for wrapped in inside_longer_bodies(body) {
+                    let valid = reference(&wrapped);
+                    assert_eq!(is_valid(&wrapped), valid, "is_valid on {:?}", wrapped.escape_ascii());
+                }
             }
         )*
     };
+}
+
+/// `body` as an element of arrays longer than a [`WINDOW`]: first, last, and after whitespace
+/// (which keeps the body off the walk for plain bodies). Short cases are otherwise only ever
+/// checked by the walk over the padded tail.
+fn inside_longer_bodies(body: &[u8]) -> Vec<Vec<u8>> {
+    let pad = [b'"'].iter().chain(&[b'x'; 80]).chain(&[b'"']).copied();
+    let pad: Vec<u8> = pad.collect();
+    vec![
+        [&b"["[..], body, b",", &pad, b"]"].concat(),
+        [&b"["[..], &pad, b",", body, b"]"].concat(),
+        [&b"\n["[..], body, b",", &pad, b"]"].concat(),
+        [&b"[ "[..], body, b" , ", &pad, b" ]"].concat(),
+    ]
 }
 
 verdicts! {
@@ -111,6 +129,13 @@ verdicts! {
     mismatched_close: b"[1}" => false,
     extra_close: b"[1]]" => false,
     unclosed: b"[{\"a\":[1]}" => false,
+    key_in_array: br#"["a","b":1]"# => false,
+    key_first_in_array: br#"["a":1]"# => false,
+    key_in_array_in_object: br#"{"a":["x","y":1]}"# => false,
+    key_without_colon_after_member: br#"{"a":1,"b"}"# => false,
+    value_without_key_after_member: br#"{"a":1,2}"# => false,
+    array_closed_in_object: br#"{"a":1]"# => false,
+    object_closed_in_array: br#"["a"}"# => false,
     comma_between_members_only: b"{\"a\":1,\"b\":2,\"c\":{\"d\":[3,4]}}" => true,
 }
 
@@ -154,6 +179,9 @@ fn nesting_of_any_depth_is_accepted_without_recursion() {
         let body = nested(depth);
         assert!(is_valid(&body), "{depth}");
         assert!(reference(&body), "{depth}");
+        // Whitespace first keeps the body off the walk for plain bodies.
+        let body = [&b"\n"[..], &body].concat();
+        assert!(is_valid(&body), "{depth} after whitespace");
     }
     let arrays = [vec![b'['; 100_000], vec![b']'; 100_000]].concat();
     assert!(is_valid(&arrays) && reference(&arrays));
@@ -175,6 +203,8 @@ fn deep_nesting_still_matches_every_close_to_its_open() {
             *c = if *c == b']' { b'}' } else { b']' };
             assert!(!is_valid(&bad), "{depth}, close {k}");
             assert!(!reference(&bad), "{depth}, close {k}");
+            let bad = [&b"\n"[..], &bad].concat();
+            assert!(!is_valid(&bad), "{depth}, close {k}, after whitespace");
         }
         assert!(!is_valid(&good[..good.len() - 1]), "{depth} unclosed");
     }
@@ -280,6 +310,43 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// A JSON value whose compact text is plain (see `is_plain_json`): strings and keys of printable
+/// ASCII without quotes or backslashes (so serde_json writes no escape), and every kind of
+/// number and literal, in containers nested a few levels, long enough to cross many windows.
+fn plain_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let text = "[ !#-\\[\\]-~]{0,24}";
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (0..1000i64).prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        (-1000..1000i32, 0..1000u32).prop_map(|(int, fraction)| {
+            serde_json::from_str(&format!("{int}.{fraction}")).expect("a number")
+        }),
+        text.prop_map(Value::String),
+    ];
+    leaf.prop_recursive(6, 96, 8, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::vec(("[ !#-\\[\\]-~]{0,10}", inner), 0..8)
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
+        ]
+    })
+}
+
+/// A generated plain JSON document, compact: a container at the top, as the plain walk needs.
+fn plain_text() -> impl Strategy<Value = Vec<u8>> {
+    plain_value().prop_map(|value| {
+        let top = match value {
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => value,
+            scalar => serde_json::Value::Array(vec![scalar]),
+        };
+        serde_json::to_vec(&top).expect("a Value serializes")
+    })
+}
+
 /// A generated JSON document, compact or pretty-printed.
 pub(crate) fn json_text() -> impl Strategy<Value = Vec<u8>> {
     (json_value(), any::<bool>()).prop_map(|(value, pretty)| {
@@ -291,6 +358,9 @@ pub(crate) fn json_text() -> impl Strategy<Value = Vec<u8>> {
         .expect("a Value serializes")
     })
 }
+
+/// Bytes that keep a body plain, weighted towards those that make or break its grammar.
+const PLAIN_BYTES: [u8; 32] = *b"{}[]\",:  0123456789.eE+-tfnulrsa";
 
 /// One byte of `body` replaced, inserted before, or removed, at `at`; or `body` cut there.
 fn mutate(mut body: Vec<u8>, how: u8, at: prop::sample::Index, byte: u8) -> Vec<u8> {
@@ -315,6 +385,46 @@ proptest! {
     #[test]
     fn accepts_generated_json(body in json_text()) {
         prop_assert!(is_valid(&body), "{:?}", body.escape_ascii());
+    }
+
+    #[test]
+    fn accepts_generated_plain_json(body in plain_text()) {
+        prop_assert!(crate::http::scan::is_plain_json(&body), "{:?}", body.escape_ascii());
+        prop_assert!(is_valid(&body), "{:?}", body.escape_ascii());
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_mutations_that_keep_a_body_plain(
+        body in plain_text(),
+        mutations in proptest::collection::vec(
+            (any::<u8>(), any::<prop::sample::Index>(), prop::sample::select(&PLAIN_BYTES[..])),
+            1..4,
+        ),
+    ) {
+        let body = mutations
+            .into_iter()
+            .fold(body, |body, (how, at, byte)| mutate(body, how, at, byte));
+        prop_assert_eq!(is_valid(&body), reference(&body), "{:?}", body.escape_ascii());
+    }
+
+    #[test]
+    fn agrees_with_serde_json_when_punctuation_is_swapped(
+        body in plain_text(),
+        swaps in proptest::collection::vec(
+            (any::<prop::sample::Index>(), prop::sample::select(&b",:[]{}\" "[..])),
+            1..3,
+        ),
+    ) {
+        let mut body = body;
+        for (at, byte) in swaps {
+            let punctuation: Vec<usize> = (0..body.len())
+                .filter(|&i| b",:[]{}\"".contains(&body[i]))
+                .collect();
+            if !punctuation.is_empty() {
+                body[punctuation[at.index(punctuation.len())]] = byte;
+            }
+        }
+        prop_assert_eq!(is_valid(&body), reference(&body), "{:?}", body.escape_ascii());
     }
 
     #[test]

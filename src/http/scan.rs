@@ -218,7 +218,10 @@ pub fn quotes(block: &[u8; 16]) -> u32 {
     #[cfg(target_arch = "x86_64")]
     return sse2::equal(block, b'"');
     #[cfg(not(target_arch = "x86_64"))]
-    block.iter().enumerate().fold(0, |mask, (n, &c)| mask | u32::from(c == b'"') << n)
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (n, &c)| mask | u32::from(c == b'"') << n)
 }
 
 /// Bit `n` set when byte `n` of `block` is an ASCII digit.
@@ -227,7 +230,10 @@ pub fn digits(block: &[u8; 16]) -> u32 {
     #[cfg(target_arch = "x86_64")]
     return sse2::digit(block);
     #[cfg(not(target_arch = "x86_64"))]
-    block.iter().enumerate().fold(0, |mask, (n, &c)| mask | u32::from(c.is_ascii_digit()) << n)
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (n, &c)| mask | u32::from(c.is_ascii_digit()) << n)
 }
 
 /// Does `c` end a run of plain JSON string content (see [`json_string_end`])?
@@ -241,8 +247,9 @@ fn is_json_string_stop(c: u8) -> bool {
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
-        _mm_max_epu8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128,
+        __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8,
+        _mm_loadu_si128, _mm_max_epu8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_setzero_si128,
     };
 
     /// Bytes below 0x20, and DEL.
@@ -481,6 +488,38 @@ mod tests {
                         .unwrap_or(buf.len());
                     assert_eq!(json_string_end(&buf, start), naive, "{stop:#x} at {at}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_json_check_agrees_with_a_naive_loop_for_every_byte_at_every_offset() {
+        let is_plain = |c: u8| (0x20..0x80).contains(&c) && c != b'\\';
+        // Lengths around the 16-byte steps and the 256-byte blocks.
+        for len in [0, 1, 15, 16, 17, 31, 255, 256, 257, 300, 512, 530] {
+            let clean = vec![b'a'; len];
+            assert!(is_plain_json(&clean), "{len}");
+            for at in (0..len).filter(|at| at % 7 == 0 || len - at < 18 || at % 256 < 18) {
+                for c in 0..=u8::MAX {
+                    let mut buf = clean.clone();
+                    buf[at] = c;
+                    assert_eq!(is_plain_json(&buf), is_plain(c), "{c:#x} at {at} of {len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quote_and_digit_masks_agree_with_naive_loops() {
+        for c in 0..=u8::MAX {
+            for at in 0..16 {
+                let mut block = *b"xx\"0 9x\"\"12345xy";
+                block[at] = c;
+                let naive = |f: fn(&u8) -> bool| {
+                    (0..16).fold(0, |mask, n| mask | u32::from(f(&block[n])) << n)
+                };
+                assert_eq!(quotes(&block), naive(|&c| c == b'"'), "{c:#x} at {at}");
+                assert_eq!(digits(&block), naive(u8::is_ascii_digit), "{c:#x} at {at}");
             }
         }
     }
