@@ -34,8 +34,7 @@ macro_rules! verdicts {
 /// (which keeps the body off the walk for plain bodies). Short cases are otherwise only ever
 /// checked by the walk over the padded tail.
 fn inside_longer_bodies(body: &[u8]) -> Vec<Vec<u8>> {
-    let pad = [b'"'].iter().chain(&[b'x'; 80]).chain(&[b'"']).copied();
-    let pad: Vec<u8> = pad.collect();
+    let pad = [&b"\""[..], &[b'x'; 80], b"\""].concat();
     vec![
         [&b"["[..], body, b",", &pad, b"]"].concat(),
         [&b"["[..], &pad, b",", body, b"]"].concat(),
