@@ -8,10 +8,11 @@ use super::{
 };
 use crate::http::scan::{digits, quotes};
 
-/// The walk over a plain body (see [`is_plain_json`](crate::http::scan::is_plain_json)) that starts with a container: what
-/// [`run`](super::run) does, in fewer steps, since no string can hold an escape or a control byte. It
-/// stops like [`run`](super::run), and has the same contract; besides, `top` is [`EMPTY`] only where the
-/// walk starts, at the body's first byte, where a container opens.
+/// The walk over a plain body (see [`is_plain_json`](crate::http::scan::is_plain_json)) that
+/// starts with a container: what [`run`](super::run) does, in fewer steps, since no string can
+/// hold an escape or a control byte. It stops like `run`, and has the same contract; besides,
+/// `top` is [`EMPTY`] only where the walk starts, at the body's first byte, where a container
+/// opens.
 pub(super) fn plain(
     b: &[u8],
     len: usize,

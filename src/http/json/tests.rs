@@ -23,7 +23,8 @@ macro_rules! verdicts {
                 assert_eq!(is_valid(body), $valid, "is_valid on {:?}", body.escape_ascii());
                 for wrapped in inside_longer_bodies(body) {
                     let valid = reference(&wrapped);
-                    assert_eq!(is_valid(&wrapped), valid, "is_valid on {:?}", wrapped.escape_ascii());
+                    let shown = wrapped.escape_ascii();
+                    assert_eq!(is_valid(&wrapped), valid, "is_valid on {shown:?}");
                 }
             }
         )*
