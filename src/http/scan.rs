@@ -60,7 +60,7 @@ pub fn token_end(buf: &[u8], mut i: usize) -> usize {
     loop {
         // Letters, digits and `-` (nearly every method and field name) sixteen at a time; the
         // table decides about the rest, one byte at a time.
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
         while let Some(block) = buf.get(i..i + 16) {
             let other = sse2::not_alnum_dash(block.try_into().expect("16 bytes"));
             if other != 0 {
@@ -80,7 +80,7 @@ pub fn token_end(buf: &[u8], mut i: usize) -> usize {
 /// `buf.len()`. Allowed: visible ASCII (0x21..=0x7E) except `#`.
 #[inline]
 pub fn target_end(buf: &[u8], mut i: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
     while let Some(block) = buf.get(i..i + 16) {
         let bad = sse2::not_target(block.try_into().expect("16 bytes"));
         if bad != 0 {
@@ -123,7 +123,7 @@ pub fn value_end(buf: &[u8], mut i: usize) -> usize {
 /// Index of the first control byte (below 0x20, or DEL) at or after `i`, or `buf.len()`.
 #[inline]
 fn control_end(buf: &[u8], mut i: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
     while let Some(block) = buf.get(i..i + 16) {
         let bad = sse2::control(block.try_into().expect("16 bytes"));
         if bad != 0 {
@@ -150,7 +150,7 @@ fn control_end(buf: &[u8], mut i: usize) -> usize {
 /// not hold unescaped). Everything else, DEL and non-ASCII included, is content.
 #[inline(always)]
 pub fn json_string_end(buf: &[u8], mut i: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
     while let Some(block) = buf.get(i..i + 16) {
         let stop = sse2::json_string_stop(block.try_into().expect("16 bytes"));
         if stop != 0 {
@@ -176,9 +176,9 @@ pub fn json_string_end(buf: &[u8], mut i: usize) -> usize {
 /// [`json_string_end`]).
 #[inline(always)]
 pub fn json_string_stops(block: &[u8; 16]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
     return sse2::json_string_stop(block);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(cerberus_scalar))))]
     block.iter().enumerate().fold(0, |mask, (n, &c)| {
         mask | u32::from(is_json_string_stop(c)) << n
     })
@@ -188,7 +188,7 @@ pub fn json_string_stops(block: &[u8; 16]) -> u32 {
 /// body no string needs its escapes or control bytes checked, and no byte needs UTF-8 decoding,
 /// so the JSON validator can take a faster walk. Spaces are the only whitespace it can hold.
 pub fn is_plain_json(buf: &[u8]) -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
     if let Some(last) = buf.last_chunk::<16>() {
         // Blocks of 256 bytes, so that a body that is not plain is given up on early; then
         // what is left, sixteen bytes at a time, the last sixteen overlapping the others.
@@ -215,9 +215,9 @@ pub fn is_plain_json(buf: &[u8]) -> bool {
 /// Bit `n` set when byte `n` of `block` is a double quote.
 #[inline(always)]
 pub fn quotes(block: &[u8; 16]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
     return sse2::equal(block, b'"');
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(cerberus_scalar))))]
     block
         .iter()
         .enumerate()
@@ -227,9 +227,9 @@ pub fn quotes(block: &[u8; 16]) -> u32 {
 /// Bit `n` set when byte `n` of `block` is an ASCII digit.
 #[inline(always)]
 pub fn digits(block: &[u8; 16]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
     return sse2::digit(block);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(cerberus_scalar))))]
     block
         .iter()
         .enumerate()
@@ -244,7 +244,7 @@ fn is_json_string_stop(c: u8) -> bool {
 
 /// Sixteen bytes per step with SSE2, which every x86_64 CPU has. Each function returns a mask
 /// with bit `n` set when byte `n` of the block is flagged.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(cerberus_scalar)))]
 mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8,
