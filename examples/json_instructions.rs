@@ -1,10 +1,10 @@
 //! A driver for counting the instructions of one JSON validation with callgrind.
 //!
 //! `json_instructions VALIDATOR SIZE CALLS` validates one of the bodies of `benches/json.rs`
-//! (`200B`, `1KiB` or `16KiB`) `CALLS` times with `cerberus` or `serde_json`; `cerberus_general`
-//! is `cerberus` on the body after a newline, which keeps it off the walk for plain bodies. Run it under
-//! callgrind with two call counts; the difference of the totals, divided by the difference of
-//! the counts, is the cost of one call, without start-up:
+//! (`200B`, `1KiB` or `16KiB`) `CALLS` times with `cerberus` or `serde_json`;
+//! `cerberus_general` is `cerberus` on the body after a newline, which keeps it off the walk
+//! for plain bodies. Run it under callgrind with two call counts; the difference of the
+//! totals, divided by the difference of the counts, is the cost of one call, without start-up:
 //!
 //! ```text
 //! cargo build --release --example json_instructions
