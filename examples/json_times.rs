@@ -43,7 +43,15 @@ fn main() {
     let cerberus: fn(&[u8]) -> bool = cerberus::http::json::is_valid;
     println!("| body | cerberus | serde_json | ratio (median of rounds) |");
     println!("|---|---|---|---|");
-    for (name, body) in bodies::sizes() {
+    let general = bodies::sizes().map(|(name, body)| {
+        // After a newline, a body is not plain: the general walk.
+        (
+            format!("{name}, general walk"),
+            [&b"\n"[..], &body].concat(),
+        )
+    });
+    let bodies = bodies::sizes().map(|(name, body)| (name.to_string(), body));
+    for (name, body) in bodies.into_iter().chain(general) {
         // Chunks of about 2 ms of serde_json.
         let probe = time(serde_json_valid, &body, 100);
         let calls = (Duration::from_millis(2).as_nanos() as f64 / probe).max(1.0) as u32;
