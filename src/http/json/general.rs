@@ -1,8 +1,8 @@
 //! The walk over any body: [`run`], with its fast paths for tokens that fit in a window.
 
 use super::{
-    after_key, is_whitespace, number_end, pop, push, skip_whitespace, string_end, Outer, Stop,
-    EMPTY, WINDOW,
+    after_key, end_of_body, is_whitespace, number_end, pop, push, skip_whitespace, string_end,
+    Outer, Stop, EMPTY, WINDOW,
 };
 use crate::http::scan::json_string_stops;
 
@@ -49,7 +49,7 @@ pub(super) fn run(
         // a value is expected.
         loop {
             if top == EMPTY {
-                return (skip_whitespace(b, i) == len).then_some(Stop::Valid);
+                return end_of_body(b, i, len);
             }
             let in_object = top & 1 != 0;
             match *b.get(i)? {
