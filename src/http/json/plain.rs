@@ -85,7 +85,7 @@ pub(super) fn plain(
                 }
                 _ => return None,
             };
-            // `len` is at most 18, so a comma and a short key fit in the window.
+            // `len` is at most 17, so a comma and a short key after it fit in the window.
             if w[len] == b',' {
                 if top & 1 == 0 {
                     i += len + 1;
