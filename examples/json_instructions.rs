@@ -36,10 +36,7 @@ fn main() {
             body.insert(0, b'\n');
             cerberus::http::json::is_valid
         }
-        "serde_json" => |body| {
-            std::str::from_utf8(body)
-                .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
-        },
+        "serde_json" => bodies::serde_json_valid,
         _ => panic!("VALIDATOR is cerberus, cerberus_general or serde_json"),
     };
     let mut valid = 0;

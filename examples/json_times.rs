@@ -15,12 +15,6 @@ mod bodies;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// The reference verdict, as the server computed it before `cerberus::http::json`.
-fn serde_json_valid(body: &[u8]) -> bool {
-    std::str::from_utf8(body)
-        .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
-}
-
 /// Nanoseconds per call of `validate` on `body`, over `calls` calls.
 fn time(validate: fn(&[u8]) -> bool, body: &[u8], calls: u32) -> f64 {
     let start = Instant::now();
@@ -53,12 +47,12 @@ fn main() {
     let bodies = bodies::sizes().map(|(name, body)| (name.to_string(), body));
     for (name, body) in bodies.into_iter().chain(general) {
         // Chunks of about 2 ms of serde_json.
-        let probe = time(serde_json_valid, &body, 100);
+        let probe = time(bodies::serde_json_valid, &body, 100);
         let calls = (Duration::from_millis(2).as_nanos() as f64 / probe).max(1.0) as u32;
         let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             let a = time(cerberus, &body, calls);
-            let b = time(serde_json_valid, &body, calls);
+            let b = time(bodies::serde_json_valid, &body, calls);
             ours.push(a);
             theirs.push(b);
             ratios.push(a / b);

@@ -1,5 +1,5 @@
-//! The JSON bodies the validator is measured on, shared by `benches/json.rs` and
-//! `examples/json_instructions.rs`.
+//! The JSON bodies the validator is measured on, and the reference it is measured against,
+//! shared by `benches/json.rs`, `examples/json_instructions.rs` and `examples/json_times.rs`.
 //!
 //! They have the shape of `compare.py`'s post-json body: an order with `items` entries. With 12
 //! items it is that body, byte for byte (921 bytes, checked against `tests/data/post-json.json`).
@@ -30,4 +30,11 @@ pub fn sizes() -> [(&'static str, Vec<u8>); 3] {
         ("1KiB", post_json),
         ("16KiB", order(220)),
     ]
+}
+
+/// The reference verdict, as the server computed it before `cerberus::http::json`: UTF-8, then
+/// serde_json deserializing `IgnoredAny`.
+pub fn serde_json_valid(body: &[u8]) -> bool {
+    std::str::from_utf8(body)
+        .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
 }
