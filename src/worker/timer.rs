@@ -59,8 +59,10 @@ pub struct Wheel {
     slots: Vec<Vec<Entry>>,
     /// The first tick not yet expired.
     next: u64,
-    /// Entries in all slots, so an empty wheel lets the loop sleep without a timeout.
-    len: usize,
+    /// One bit per slot, set while the slot holds entries: the next slot due is found in a
+    /// few word operations (the event loop asks once per turn), not by walking up to
+    /// [`SLOTS`] empty slots; and an empty wheel lets the loop sleep without a timeout.
+    occupied: [u64; SLOTS / 64],
 }
 
 impl Wheel {
@@ -70,7 +72,7 @@ impl Wheel {
             epoch: now,
             slots: vec![Vec::new(); SLOTS],
             next: 0,
-            len: 0,
+            occupied: [0; SLOTS / 64],
         }
     }
 
@@ -115,8 +117,9 @@ impl Wheel {
     /// Put an entry in the slot of `deadline`.
     fn schedule(&mut self, entry: Entry, deadline: u64) {
         let deadline = deadline.max(self.next);
-        self.slots[(deadline % SLOTS as u64) as usize].push(entry);
-        self.len += 1;
+        let i = (deadline % SLOTS as u64) as usize;
+        self.slots[i].push(entry);
+        self.occupied[i / 64] |= 1 << (i % 64);
     }
 
     /// Move every entry whose slot has come due by `now` into `due`. The caller checks each
@@ -126,9 +129,9 @@ impl Wheel {
         // After a long stall, one full turn visits every slot.
         let last = current.min(self.next + SLOTS as u64 - 1);
         while self.next <= last {
-            let slot = &mut self.slots[(self.next % SLOTS as u64) as usize];
-            self.len -= slot.len();
-            due.append(slot);
+            let i = (self.next % SLOTS as u64) as usize;
+            due.append(&mut self.slots[i]);
+            self.occupied[i / 64] &= !(1 << (i % 64));
             self.next += 1;
         }
         self.next = self.next.max(current + 1);
@@ -136,16 +139,26 @@ impl Wheel {
 
     /// How long until the next non-empty slot is due, or `None` if the wheel is empty.
     pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        if self.len == 0 {
-            return None;
-        }
-        let current = self.tick_of(now);
-        let ahead = (0..SLOTS as u64)
-            .map(|i| self.next + i)
-            .find(|t| !self.slots[(t % SLOTS as u64) as usize].is_empty())
-            .unwrap_or(self.next);
-        let wait = ahead.saturating_sub(current);
+        let ahead = self.next + self.first_occupied()? as u64;
+        let wait = ahead.saturating_sub(self.tick_of(now));
         Some(TICK * wait as u32 + Duration::from_millis(1))
+    }
+
+    /// How many slots after `next`'s the first one holding entries is, going round once.
+    fn first_occupied(&self) -> Option<usize> {
+        let words = self.occupied.len();
+        let start = (self.next % SLOTS as u64) as usize;
+        let (word, bit) = (start / 64, start % 64);
+        let here = self.occupied[word] & (!0 << bit);
+        if here != 0 {
+            return Some(word * 64 + here.trailing_zeros() as usize - start);
+        }
+        // The other words, then `start`'s own again: only its bits below `bit` can be set.
+        (1..=words).find_map(|i| {
+            let w = (word + i) % words;
+            let bits = self.occupied[w];
+            (bits != 0).then(|| (w * 64 + bits.trailing_zeros() as usize + SLOTS - start) % SLOTS)
+        })
     }
 }
 
@@ -210,5 +223,37 @@ mod tests {
         wheel.expire(t0 + Duration::from_secs(6), &mut due);
         // Seen once within the first turn, for the caller to reschedule.
         assert_eq!(due, vec![(1, 0, d)]);
+    }
+
+    /// `first_occupied` against a walk over the slots, for sets of entries anywhere on the
+    /// wheel (across its words and wrapping round) and the wheel at many positions.
+    #[test]
+    fn the_next_slot_due_is_the_first_occupied_one_going_round() {
+        let t0 = Instant::now();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..2_000 {
+            let mut wheel = Wheel::new(t0);
+            wheel.next = rand(3 * SLOTS as u64);
+            for _ in 0..rand(4) {
+                let d = wheel.next + rand(SLOTS as u64);
+                wheel.schedule((0, 0, d), d);
+            }
+            let walk = (0..SLOTS).find(|i| {
+                !wheel.slots[((wheel.next + *i as u64) % SLOTS as u64) as usize].is_empty()
+            });
+            assert_eq!(wheel.first_occupied(), walk, "next {}", wheel.next);
+            // Expiring everything empties it, bits included.
+            let mut due = Vec::new();
+            let end = t0 + TICK * (wheel.next + SLOTS as u64) as u32;
+            wheel.expire(end, &mut due);
+            assert_eq!(wheel.first_occupied(), None);
+            assert_eq!(wheel.next_timeout(end), None);
+        }
     }
 }
