@@ -63,6 +63,10 @@ pub struct Wheel {
     /// few word operations (the event loop asks once per turn), not by walking up to
     /// [`SLOTS`] empty slots; and an empty wheel lets the loop sleep without a timeout.
     occupied: [u64; SLOTS / 64],
+    /// The last `now` a deadline was computed from, and its tick. The event loop arms every
+    /// timer of a turn with the turn's start, and subtracting two `Instant`s is a good part
+    /// of an arm.
+    last: (Instant, u64),
 }
 
 impl Wheel {
@@ -73,6 +77,7 @@ impl Wheel {
             slots: vec![Vec::new(); SLOTS],
             next: 0,
             occupied: [0; SLOTS / 64],
+            last: (now, 0),
         }
     }
 
@@ -110,8 +115,11 @@ impl Wheel {
     }
 
     /// The tick at which `timeout` from `now` has passed (rounded up, so never early).
-    fn deadline(&self, now: Instant, timeout: Duration) -> u64 {
-        self.tick_of(now) + millis(timeout).div_ceil(TICK_MILLIS) + 1
+    fn deadline(&mut self, now: Instant, timeout: Duration) -> u64 {
+        if self.last.0 != now {
+            self.last = (now, self.tick_of(now));
+        }
+        self.last.1 + millis(timeout).div_ceil(TICK_MILLIS) + 1
     }
 
     /// Put an entry in the slot of `deadline`.
@@ -211,6 +219,19 @@ mod tests {
         assert!(wheel.fired(&mut slot, due[0], now_tick));
         // Fired once: the same entry again is stale.
         assert!(!wheel.fired(&mut slot, due[0], now_tick));
+    }
+
+    #[test]
+    fn a_deadline_runs_from_the_now_it_is_given_whatever_came_before() {
+        let t0 = Instant::now();
+        let mut wheel = Wheel::new(t0);
+        for ms in [0, 0, 15, 15, 7, 1_000, 1_000, 3, 5_120, 0] {
+            let now = t0 + Duration::from_millis(ms);
+            for timeout in [Duration::from_millis(1), Duration::from_secs(10)] {
+                let want = wheel.tick_of(now) + millis(timeout).div_ceil(TICK_MILLIS) + 1;
+                assert_eq!(wheel.deadline(now, timeout), want, "{ms} ms, {timeout:?}");
+            }
+        }
     }
 
     #[test]
