@@ -17,6 +17,7 @@ Scenarios:
                read), one request at a time
     post-json  POST / with a 921-byte JSON body, validated
     pipe16     16 pipelined GET / per write
+    close      GET / with `Connection: close`, a new connection per request
 Needs valgrind (apt-get install valgrind).
 """
 import argparse
@@ -83,6 +84,13 @@ def read_responses(sock, count, buf):
 
 
 def drive(port, scenario, n):
+    if scenario == "close":
+        for _ in range(n):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while sock.recv(65536):
+                    pass
+        return
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = b""
@@ -152,7 +160,7 @@ def instructions(binary, scenario, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", action="append", help="server binary (repeat to compare)")
-    ap.add_argument("--scenarios", default="get,pieces16,post-json,pipe16")
+    ap.add_argument("--scenarios", default="get,pieces16,post-json,pipe16,close")
     ap.add_argument("-n", type=int, default=400, help="requests in the smaller run")
     args = ap.parse_args()
     bins = args.bin or ["target/release/cerberus"]

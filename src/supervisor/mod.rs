@@ -267,7 +267,7 @@ impl Supervisor {
             return;
         };
         match report {
-            Report::Ready { .. } => return,
+            Report::Ready { .. } | Report::Reloaded { .. } => return,
             Report::Exited(_) => {}
             Report::Fatal(id, e) => {
                 eprintln!("cerberus: worker {id} failed: {e}; shutting down");
@@ -329,7 +329,10 @@ impl Supervisor {
                 self.listeners.set_defer_accept(shared.config.defer_accept);
             }
             self.shared = shared.clone();
-            self.current().send(|| Command::Reload(shared.clone()));
+            self.current().send(|| Command::Reload {
+                shared: shared.clone(),
+                epoch: 0,
+            });
             return Ok("routes, responses, limits and timeouts".to_owned());
         }
         let new_config = &shared.config;

@@ -45,8 +45,14 @@ const ACCEPT_BATCH: usize = 128;
 pub enum Command {
     /// Stop accepting, finish in-flight requests, close idle connections, exit.
     Shutdown,
-    /// Serve new requests by this config (listen, workers, backlog and pin are unchanged).
-    Reload(Arc<Shared>),
+    /// Serve new requests by this config (listen, workers, backlog and pin are unchanged);
+    /// answered with [`Report::Reloaded`] carrying the same `epoch` once applied.
+    Reload {
+        /// The new config and routes.
+        shared: Arc<Shared>,
+        /// Tells this reload's acknowledgement apart from an earlier one's.
+        epoch: u64,
+    },
     /// Show the loop is turning: bump the heartbeat counter.
     Ping,
 }
@@ -60,6 +66,14 @@ pub enum Report {
     Fatal(usize, String),
     /// The worker finished draining and exited.
     Exited(usize),
+    /// Worker `id` applied the [`Command::Reload`] of `epoch`: every request that starts from
+    /// now on is served by its config.
+    Reloaded {
+        /// The worker.
+        id: usize,
+        /// The reload's epoch.
+        epoch: u64,
+    },
 }
 
 /// The supervisor's side of a worker.
@@ -89,8 +103,9 @@ pub fn spawn(
     core: Option<core_affinity::CoreId>,
     shared: Arc<Shared>,
     stats: Arc<WorkerStats>,
-    report: impl Fn(Report) + Send + 'static,
+    report: impl Fn(Report) + Send + Sync + 'static,
 ) -> io::Result<WorkerHandle> {
+    let report: Arc<dyn Fn(Report) + Send + Sync> = Arc::new(report);
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (commands, inbox) = crossbeam_channel::unbounded();
@@ -109,7 +124,8 @@ pub fn spawn(
             });
             // A panic is a bug, but it must reach the supervisor as a report, not vanish.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut worker = Worker::new(id, poll, listeners, shared, stats, inbox)?;
+                let mut worker =
+                    Worker::new(id, poll, listeners, shared, stats, inbox, report.clone())?;
                 report(Report::Ready { pinned });
                 worker.run()
             }));
@@ -144,6 +160,8 @@ struct Worker {
     parser: RequestParser,
     ctx: Ctx,
     inbox: Receiver<Command>,
+    /// Reports to the supervisor.
+    report: Arc<dyn Fn(Report) + Send + Sync>,
     /// Generation for the next connection (see [`timer::Slot`]).
     next_gen: u32,
     /// Accepting is paused until then (out of file descriptors).
@@ -163,6 +181,7 @@ impl Worker {
         shared: Arc<Shared>,
         stats: Arc<WorkerStats>,
         inbox: Receiver<Command>,
+        report: Arc<dyn Fn(Report) + Send + Sync>,
     ) -> io::Result<Worker> {
         let mut listeners: Vec<TcpListener> =
             listeners.into_iter().map(TcpListener::from_std).collect();
@@ -184,6 +203,7 @@ impl Worker {
             parser: RequestParser::new(),
             ctx: Ctx::new(stats, now, READ_BUF),
             inbox,
+            report,
             next_gen: 0,
             accept_paused_until: None,
             accept_errors: Throttle::default(),
@@ -424,7 +444,10 @@ impl Worker {
         while let Ok(command) = self.inbox.try_recv() {
             match command {
                 Command::Shutdown => self.start_drain(),
-                Command::Reload(shared) => self.reload(shared),
+                Command::Reload { shared, epoch } => {
+                    self.reload(shared);
+                    (self.report)(Report::Reloaded { id: self.id, epoch });
+                }
                 Command::Ping => self.ctx.stats.heartbeat.inc(),
             }
         }
