@@ -2,11 +2,16 @@
 //! [`Observed`] is where the supervisor (which writes the list of workers and the
 //! [`ServerStats`]) and the metrics thread (which reads them) meet.
 //!
-//! Every counter has exactly one writer (its worker), so an increment is a relaxed load and a
-//! relaxed store, not a locked read-modify-write, and no counter's cache line is written by two
-//! cores. The metrics thread only loads. Each `WorkerStats` is aligned to 128 bytes so two
-//! workers' counters never share a line (adjacent-line prefetch pairs 64-byte lines).
+//! Every counter has exactly one writer, its worker's [`StatsWriter`], so an increment is a
+//! relaxed load and a relaxed store, not a locked read-modify-write, and no counter's cache
+//! line is written by two cores. The types keep it so: a counter's write methods are private
+//! to this module, the only writer is a `StatsWriter`, which can be neither cloned nor shared
+//! between threads, and everyone else holds an `Arc<WorkerStats>`, whose counters only read.
+//! Each `WorkerStats` is aligned to 128 bytes so two workers' counters never share a line
+//! (adjacent-line prefetch pairs 64-byte lines).
 
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,16 +21,10 @@ use std::time::Duration;
 pub struct Counter(AtomicU64);
 
 impl Counter {
-    /// Add `n`. Only the owning worker may call this.
+    /// Add `n`: a load and a store, correct only with one writer (see the module doc).
     #[inline]
-    pub fn add(&self, n: u64) {
+    fn add(&self, n: u64) {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
-    }
-
-    /// Add one.
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1);
     }
 
     /// The current value.
@@ -39,9 +38,9 @@ impl Counter {
 pub struct Gauge(AtomicI64);
 
 impl Gauge {
-    /// Add `n` (may be negative). Only the owning worker may call this.
+    /// Add `n` (may be negative): correct only with one writer (see the module doc).
     #[inline]
-    pub fn add(&self, n: i64) {
+    fn add(&self, n: i64) {
         self.0.store(self.0.load(Relaxed) + n, Relaxed);
     }
 
@@ -49,6 +48,112 @@ impl Gauge {
     pub fn get(&self) -> i64 {
         self.0.load(Relaxed)
     }
+}
+
+/// What every field of [`WorkerStats`] is made of: counters and gauges, alone, in arrays or
+/// boxed. `absorb` needs `&mut`, so only the one owner of the totals can add into them.
+trait Cells {
+    /// Add every cell of `other` into the same cell of `self`.
+    fn absorb(&mut self, other: &Self);
+    /// Every cell's value, in field order.
+    #[cfg(test)]
+    fn visit(&self, f: &mut dyn FnMut(i64));
+    /// Set every cell from `next`, in field order.
+    #[cfg(test)]
+    fn fill(&mut self, next: &mut dyn FnMut() -> i64);
+}
+
+impl Cells for Counter {
+    fn absorb(&mut self, other: &Self) {
+        let mine = self.0.get_mut();
+        *mine = mine.wrapping_add(other.get());
+    }
+    #[cfg(test)]
+    fn visit(&self, f: &mut dyn FnMut(i64)) {
+        f(self.get() as i64);
+    }
+    #[cfg(test)]
+    fn fill(&mut self, next: &mut dyn FnMut() -> i64) {
+        *self.0.get_mut() = next() as u64;
+    }
+}
+
+impl Cells for Gauge {
+    fn absorb(&mut self, other: &Self) {
+        *self.0.get_mut() += other.get();
+    }
+    #[cfg(test)]
+    fn visit(&self, f: &mut dyn FnMut(i64)) {
+        f(self.get());
+    }
+    #[cfg(test)]
+    fn fill(&mut self, next: &mut dyn FnMut() -> i64) {
+        *self.0.get_mut() = next();
+    }
+}
+
+impl<T: Cells, const N: usize> Cells for [T; N] {
+    fn absorb(&mut self, other: &Self) {
+        self.iter_mut().zip(other).for_each(|(a, b)| a.absorb(b));
+    }
+    #[cfg(test)]
+    fn visit(&self, f: &mut dyn FnMut(i64)) {
+        self.iter().for_each(|c| c.visit(f));
+    }
+    #[cfg(test)]
+    fn fill(&mut self, next: &mut dyn FnMut() -> i64) {
+        self.iter_mut().for_each(|c| c.fill(next));
+    }
+}
+
+impl<T: Cells> Cells for Box<T> {
+    fn absorb(&mut self, other: &Self) {
+        (**self).absorb(other);
+    }
+    #[cfg(test)]
+    fn visit(&self, f: &mut dyn FnMut(i64)) {
+        (**self).visit(f);
+    }
+    #[cfg(test)]
+    fn fill(&mut self, next: &mut dyn FnMut() -> i64) {
+        (**self).fill(next);
+    }
+}
+
+/// Declares [`WorkerStats`] from one list of fields, and from the same list its `Default`
+/// and its [`Cells`] (so `absorb` cannot leave a field out).
+macro_rules! worker_stats {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty = $init:expr, )+
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )+
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $init, )+ }
+            }
+        }
+
+        impl Cells for $name {
+            fn absorb(&mut self, other: &Self) {
+                $( self.$field.absorb(&other.$field); )+
+            }
+            #[cfg(test)]
+    fn visit(&self, f: &mut dyn FnMut(i64)) {
+                $( self.$field.visit(f); )+
+            }
+            #[cfg(test)]
+            fn fill(&mut self, next: &mut dyn FnMut() -> i64) {
+                $( self.$field.fill(next); )+
+            }
+        }
+    };
 }
 
 /// Method label values, in slot order; anything else counts as `other`.
@@ -102,63 +207,112 @@ labeled_enum! {
     }
 }
 
-/// One worker's counters.
-#[derive(Debug)]
-#[repr(align(128))]
-pub struct WorkerStats {
-    /// Requests answered, by method slot and status slot.
-    pub requests: Box<[[Counter; STATUS_SLOTS]; 8]>,
-    /// Request durations: per-bucket (not cumulative) counts; the last slot is `+Inf`.
-    pub duration_buckets: [Counter; DURATION_BUCKETS.len() + 1],
-    /// Sum of request durations, in nanoseconds.
-    pub duration_sum_nanos: Counter,
-    /// Connections accepted.
-    pub accepted: Counter,
-    /// Connections open now.
-    pub open: Gauge,
-    /// Connections closed, by [`CloseReason`] slot.
-    pub closed: [Counter; CloseReason::ALL.len()],
-    /// Bytes read from clients.
-    pub bytes_received: Counter,
-    /// Bytes written to clients.
-    pub bytes_sent: Counter,
-    /// Parse errors, by [`ParseError::ALL`](crate::http::ParseError::ALL) slot.
-    pub parse_errors: [Counter; crate::http::ParseError::ALL.len()],
-    /// JSON bodies that parsed.
-    pub json_parsed: Counter,
-    /// JSON bodies rejected as invalid.
-    pub json_rejected: Counter,
-    /// Pings answered, so the supervisor can tell the worker's loop is turning (watchdog).
-    pub heartbeat: Counter,
-}
-
-impl Default for WorkerStats {
-    fn default() -> Self {
-        WorkerStats {
-            requests: Box::new(std::array::from_fn(|_| {
-                std::array::from_fn(|_| Counter::default())
-            })),
-            duration_buckets: Default::default(),
-            duration_sum_nanos: Counter::default(),
-            accepted: Counter::default(),
-            open: Gauge::default(),
-            closed: Default::default(),
-            bytes_received: Counter::default(),
-            bytes_sent: Counter::default(),
-            parse_errors: Default::default(),
-            json_parsed: Counter::default(),
-            json_rejected: Counter::default(),
-            heartbeat: Counter::default(),
-        }
+worker_stats! {
+    /// One worker's counters. Only its [`StatsWriter`] writes them.
+    #[derive(Debug)]
+    #[repr(align(128))]
+    pub struct WorkerStats {
+        /// Requests answered, by method slot and status slot.
+        pub requests: Box<[[Counter; STATUS_SLOTS]; 8]> =
+            Box::new(std::array::from_fn(|_| std::array::from_fn(|_| Counter::default()))),
+        /// Request durations: per-bucket (not cumulative) counts; the last slot is `+Inf`.
+        pub duration_buckets: [Counter; DURATION_BUCKETS.len() + 1] = Default::default(),
+        /// Sum of request durations, in nanoseconds.
+        pub duration_sum_nanos: Counter = Counter::default(),
+        /// Connections accepted.
+        pub accepted: Counter = Counter::default(),
+        /// Connections open now.
+        pub open: Gauge = Gauge::default(),
+        /// Connections closed, by [`CloseReason`] slot.
+        pub closed: [Counter; CloseReason::ALL.len()] = Default::default(),
+        /// Bytes read from clients.
+        pub bytes_received: Counter = Counter::default(),
+        /// Bytes written to clients.
+        pub bytes_sent: Counter = Counter::default(),
+        /// Parse errors, by [`ParseError::ALL`](crate::http::ParseError::ALL) slot.
+        pub parse_errors: [Counter; crate::http::ParseError::ALL.len()] = Default::default(),
+        /// JSON bodies that parsed.
+        pub json_parsed: Counter = Counter::default(),
+        /// JSON bodies rejected as invalid.
+        pub json_rejected: Counter = Counter::default(),
+        /// Pings answered, so the supervisor can tell the worker's loop is turning (watchdog).
+        pub heartbeat: Counter = Counter::default(),
     }
 }
 
 impl WorkerStats {
+    /// Add every counter of `other` (a worker that exited) into these totals, which nobody
+    /// else writes (`&mut`).
+    pub fn absorb(&mut self, other: &WorkerStats) {
+        Cells::absorb(self, other);
+    }
+
+    /// Total requests over all methods and statuses.
+    #[cfg(test)]
+    pub fn requests_total(&self) -> u64 {
+        self.requests
+            .iter()
+            .flat_map(|row| row.iter())
+            .map(Counter::get)
+            .sum()
+    }
+}
+
+/// The one writer of a worker's counters. It can be neither cloned nor shared between threads
+/// (it is `Send`, not `Sync`): the worker owns it, and the supervisor and the metrics thread
+/// hold the read-only `Arc<WorkerStats>` from [`StatsWriter::view`].
+#[derive(Debug)]
+pub struct StatsWriter {
+    stats: Arc<WorkerStats>,
+    /// Not `Sync`: a `&StatsWriter` cannot reach another thread either.
+    _one_thread: PhantomData<Cell<()>>,
+}
+
+impl StatsWriter {
+    /// Fresh counters and their only writer.
+    pub fn new() -> StatsWriter {
+        StatsWriter {
+            stats: Arc::new(WorkerStats::default()),
+            _one_thread: PhantomData,
+        }
+    }
+
+    /// A read-only view of the counters, for the supervisor and the metrics thread.
+    pub fn view(&self) -> Arc<WorkerStats> {
+        self.stats.clone()
+    }
+
+    /// Count one accepted connection, now open.
+    #[inline]
+    pub fn opened(&self) {
+        self.stats.accepted.add(1);
+        self.stats.open.add(1);
+    }
+
+    /// Count one closed connection.
+    #[inline]
+    pub fn closed(&self, reason: CloseReason) {
+        self.stats.closed[reason as usize].add(1);
+        self.stats.open.add(-1);
+    }
+
+    /// Count bytes read from a client.
+    #[inline]
+    pub fn received(&self, n: usize) {
+        self.stats.bytes_received.add(n as u64);
+    }
+
+    /// Count bytes written to a client.
+    #[inline]
+    pub fn sent(&self, n: usize) {
+        self.stats.bytes_sent.add(n as u64);
+    }
+
     /// Count one answered request.
     #[inline]
     pub fn request(&self, method: &[u8], status: u16) {
         let slot = usize::from(status.saturating_sub(FIRST_STATUS)).min(STATUS_SLOTS - 1);
-        self.requests[method_slot(method)][slot].inc();
+        self.stats.requests[method_slot(method)][slot].add(1);
     }
 
     /// Record the durations of `count` requests that each took `took` (requests answered in
@@ -170,55 +324,36 @@ impl WorkerStats {
             .iter()
             .position(|&b| secs <= b)
             .unwrap_or(DURATION_BUCKETS.len());
-        self.duration_buckets[bucket].add(count);
-        self.duration_sum_nanos.add(took.as_nanos() as u64 * count);
-    }
-
-    /// Count one closed connection.
-    #[inline]
-    pub fn closed(&self, reason: CloseReason) {
-        self.closed[reason as usize].inc();
-        self.open.add(-1);
+        self.stats.duration_buckets[bucket].add(count);
+        self.stats
+            .duration_sum_nanos
+            .add(took.as_nanos() as u64 * count);
     }
 
     /// Count one parse error.
     #[inline]
     pub fn parse_error(&self, e: crate::http::ParseError) {
-        self.parse_errors[e as usize].inc();
+        self.stats.parse_errors[e as usize].add(1);
     }
 
-    /// Add every counter of `other` (a worker that exited) into these. Only the owner of
-    /// `self` (the supervisor, for the retired totals) may call this.
-    pub fn absorb(&self, other: &WorkerStats) {
-        for (mine, theirs) in self.requests.iter().zip(other.requests.iter()) {
-            for (a, b) in mine.iter().zip(theirs.iter()) {
-                a.add(b.get());
-            }
-        }
-        let pairs = [
-            (&self.duration_sum_nanos, &other.duration_sum_nanos),
-            (&self.accepted, &other.accepted),
-            (&self.bytes_received, &other.bytes_received),
-            (&self.bytes_sent, &other.bytes_sent),
-            (&self.json_parsed, &other.json_parsed),
-            (&self.json_rejected, &other.json_rejected),
-        ];
-        let arrays = self.duration_buckets.iter().zip(&other.duration_buckets);
-        let arrays = arrays.chain(self.closed.iter().zip(&other.closed));
-        let arrays = arrays.chain(self.parse_errors.iter().zip(&other.parse_errors));
-        for (a, b) in pairs.into_iter().chain(arrays) {
-            a.add(b.get());
+    /// Count one JSON body validated: `valid` or rejected.
+    #[inline]
+    pub fn json(&self, valid: bool) {
+        match valid {
+            true => self.stats.json_parsed.add(1),
+            false => self.stats.json_rejected.add(1),
         }
     }
 
-    /// Total requests over all methods and statuses.
-    #[cfg(test)]
-    pub fn requests_total(&self) -> u64 {
-        self.requests
-            .iter()
-            .flat_map(|row| row.iter())
-            .map(Counter::get)
-            .sum()
+    /// Count one ping answered.
+    pub fn heartbeat(&self) {
+        self.stats.heartbeat.add(1);
+    }
+}
+
+impl Default for StatsWriter {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -239,10 +374,10 @@ pub struct ServerStats {
 
 /// What a running server shares with the metrics thread.
 pub struct Observed {
-    /// Counters of running workers (of every generation still draining).
-    live: RwLock<Vec<Arc<WorkerStats>>>,
-    /// Counters of workers that exited, summed, so totals never go down.
-    retired: WorkerStats,
+    /// Counters of running workers (of every generation still draining), and those of the
+    /// workers that exited, summed, so totals never go down. One lock: a worker moves from
+    /// one to the other in one step.
+    workers: RwLock<Workers>,
     /// Process-wide state.
     pub server: Arc<ServerStats>,
 }
@@ -254,43 +389,55 @@ impl Observed {
         // No reload has failed yet: scrapes before the workers are up must not say otherwise.
         server.last_reload_ok.store(1, Relaxed);
         Observed {
-            live: RwLock::new(Vec::new()),
-            retired: WorkerStats::default(),
+            workers: RwLock::new(Workers::default()),
             server,
         }
     }
 
     /// The counters of the running workers, in start order.
     pub fn live(&self) -> Vec<Arc<WorkerStats>> {
-        self.live.read().map(|l| l.clone()).unwrap_or_default()
+        self.workers
+            .read()
+            .map(|w| w.live.clone())
+            .unwrap_or_default()
     }
 
     /// Call `f` with every counter set to sum for totals. Retirement cannot happen meanwhile,
     /// so nothing is counted twice or missed.
     pub fn with_totals<R>(&self, f: impl FnOnce(&[&WorkerStats]) -> R) -> R {
-        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<&WorkerStats> = Vec::with_capacity(live.len() + 1);
-        all.push(&self.retired);
-        all.extend(live.iter().map(|s| s.as_ref()));
+        let workers = self.workers.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<&WorkerStats> = Vec::with_capacity(workers.live.len() + 1);
+        all.push(&workers.retired);
+        all.extend(workers.live.iter().map(|s| s.as_ref()));
         f(&all)
     }
 
     /// Start observing these workers.
     pub fn add(&self, stats: &[Arc<WorkerStats>]) {
-        self.live
+        self.workers
             .write()
             .unwrap_or_else(|e| e.into_inner())
+            .live
             .extend(stats.iter().cloned());
     }
 
     /// Fold exited workers' counters into `retired` and stop listing them, in one step.
     pub fn retire(&self, stats: &[Arc<WorkerStats>]) {
-        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        let mut workers = self.workers.write().unwrap_or_else(|e| e.into_inner());
         for s in stats {
-            self.retired.absorb(s);
+            workers.retired.absorb(s);
         }
-        live.retain(|l| !stats.iter().any(|s| Arc::ptr_eq(s, l)));
+        workers
+            .live
+            .retain(|l| !stats.iter().any(|s| Arc::ptr_eq(s, l)));
     }
+}
+
+/// The workers' counters, running and retired.
+#[derive(Debug, Default)]
+struct Workers {
+    live: Vec<Arc<WorkerStats>>,
+    retired: WorkerStats,
 }
 
 impl Default for Observed {
@@ -306,13 +453,14 @@ mod tests {
 
     #[test]
     fn counts_land_in_their_slots() {
-        let s = WorkerStats::default();
-        s.request(b"GET", 200);
-        s.request(b"BREW", 599);
-        s.request(b"POST", 413);
-        s.record_durations(1, Duration::from_micros(50));
-        s.record_durations(1, Duration::from_secs(100));
-        s.record_durations(2, Duration::from_millis(2));
+        let w = StatsWriter::new();
+        let s = w.view();
+        w.request(b"GET", 200);
+        w.request(b"BREW", 599);
+        w.request(b"POST", 413);
+        w.record_durations(1, Duration::from_micros(50));
+        w.record_durations(1, Duration::from_secs(100));
+        w.record_durations(2, Duration::from_millis(2));
         assert_eq!(s.requests[0][100].get(), 1);
         assert_eq!(s.requests[7][499].get(), 1);
         assert_eq!(s.requests[2][313].get(), 1);
@@ -320,7 +468,7 @@ mod tests {
         assert_eq!(s.duration_buckets[0].get(), 1);
         assert_eq!(s.duration_buckets[DURATION_BUCKETS.len()].get(), 1);
         assert_eq!(s.duration_buckets[4].get(), 2);
-        s.parse_error(ParseError::BareLf);
+        w.parse_error(ParseError::BareLf);
         assert_eq!(
             s.parse_errors[ParseError::ALL
                 .iter()
@@ -331,19 +479,77 @@ mod tests {
         );
     }
 
+    /// Every cell's value, in field order.
+    fn values(s: &WorkerStats) -> Vec<i64> {
+        let mut out = Vec::new();
+        s.visit(&mut |v| out.push(v));
+        out
+    }
+
     #[test]
-    fn absorb_adds_every_counter() {
-        let (a, b) = (WorkerStats::default(), WorkerStats::default());
-        b.request(b"PUT", 201);
-        b.record_durations(3, Duration::from_millis(1));
-        b.closed(CloseReason::Shutdown);
-        b.bytes_sent.add(10);
-        a.bytes_sent.add(5);
+    fn absorb_adds_every_cell_of_every_field() {
+        let (mut a, mut b) = (WorkerStats::default(), WorkerStats::default());
+        let mut n = 0;
+        a.fill(&mut || {
+            n += 1;
+            n
+        });
+        b.fill(&mut || {
+            n += 1;
+            n * 1_000
+        });
+        let (before, theirs) = (values(&a), values(&b));
+        // Every cell of every field is visited, and each holds a value of its own.
+        let cells = 8 * STATUS_SLOTS
+            + DURATION_BUCKETS.len()
+            + 1
+            + CloseReason::ALL.len()
+            + crate::http::ParseError::ALL.len()
+            + 8;
+        assert_eq!(before.len(), cells);
         a.absorb(&b);
-        assert_eq!(a.requests_total(), 1);
-        assert_eq!(a.duration_buckets.iter().map(Counter::get).sum::<u64>(), 3);
-        assert_eq!(a.closed[CloseReason::Shutdown as usize].get(), 1);
-        assert_eq!(a.bytes_sent.get(), 15);
+        let sums: Vec<i64> = before.iter().zip(&theirs).map(|(x, y)| x + y).collect();
+        assert_eq!(values(&a), sums);
+    }
+
+    /// Compiles only while `StatsWriter` is neither `Sync` nor `Clone`: with either, the
+    /// `_` below could be inferred two ways, and the build fails as ambiguous.
+    #[test]
+    fn the_writer_can_be_neither_shared_nor_cloned() {
+        trait AmbiguousIfSync<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+        impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+        trait AmbiguousIfClone<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> AmbiguousIfClone<()> for T {}
+        impl<T: Clone> AmbiguousIfClone<u8> for T {}
+        <StatsWriter as AmbiguousIfSync<_>>::check();
+        <StatsWriter as AmbiguousIfClone<_>>::check();
+        // The view is what other threads hold.
+        fn shared<T: Send + Sync>(_: &T) {}
+        shared(&StatsWriter::new().view());
+    }
+
+    #[test]
+    fn the_writer_counts_what_the_view_reads() {
+        let w = StatsWriter::new();
+        let view = w.view();
+        w.opened();
+        w.opened();
+        w.closed(CloseReason::Shutdown);
+        w.received(7);
+        w.sent(10);
+        w.json(true);
+        w.json(false);
+        w.heartbeat();
+        assert_eq!((view.accepted.get(), view.open.get()), (2, 1));
+        assert_eq!(view.closed[CloseReason::Shutdown as usize].get(), 1);
+        assert_eq!((view.bytes_received.get(), view.bytes_sent.get()), (7, 10));
+        assert_eq!((view.json_parsed.get(), view.json_rejected.get()), (1, 1));
+        assert_eq!(view.heartbeat.get(), 1);
     }
 
     #[test]

@@ -313,6 +313,7 @@ fn sample(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::StatsWriter;
     use prometheus::{Encoder, Registry, TextEncoder};
     use std::time::Duration;
 
@@ -328,10 +329,10 @@ mod tests {
         String::from_utf8(text).unwrap()
     }
 
-    fn two_workers() -> (Observed, [Arc<WorkerStats>; 2]) {
+    fn two_workers() -> (Observed, [StatsWriter; 2]) {
         let observed = Observed::new();
-        let workers = [Arc::<WorkerStats>::default(), Arc::default()];
-        observed.add(&workers);
+        let workers = [StatsWriter::new(), StatsWriter::new()];
+        observed.add(&[workers[0].view(), workers[1].view()]);
         (observed, workers)
     }
 
@@ -341,8 +342,8 @@ mod tests {
         a.request(b"GET", 200);
         b.request(b"GET", 200);
         b.request(b"BREW", 404);
-        a.open.add(3);
-        b.open.add(1);
+        (0..3).for_each(|_| a.opened());
+        b.opened();
         b.closed(CloseReason::HeaderTimeout);
         observed.server.reloads_failed.store(2, Relaxed);
         let text = render(observed);
@@ -360,6 +361,7 @@ mod tests {
         for line in [
             r#"cerberus_connections_open{worker="0"} 3"#,
             r#"cerberus_connections_open{worker="1"} 0"#,
+            r#"cerberus_connections_accepted_total 4"#,
             r#"cerberus_connections_closed_total{reason="header_timeout"} 1"#,
             r#"cerberus_connections_closed_total{reason="shutdown"} 0"#,
             r#"cerberus_reloads_total{result="failure"} 2"#,

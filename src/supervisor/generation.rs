@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::listeners::Listeners;
-use crate::stats::WorkerStats;
+use crate::stats::{StatsWriter, WorkerStats};
 use crate::worker::{self, Command, Report, Shared, WorkerHandle};
 
 /// One generation of workers: started together, by one config, drained together.
@@ -57,7 +57,8 @@ impl Generation {
             .enumerate()
         {
             let core = (!start.cores.is_empty()).then(|| start.cores[id % start.cores.len()]);
-            let worker_stats = Arc::new(WorkerStats::default());
+            let worker_stats = StatsWriter::new();
+            let view = worker_stats.view();
             let (tx, number) = (start.reports.clone(), start.number);
             let report = move |r: Report| {
                 let _ = tx.send((number, r));
@@ -67,10 +68,10 @@ impl Generation {
                 handles,
                 core,
                 start.shared.clone(),
-                worker_stats.clone(),
+                worker_stats,
                 report,
             )?);
-            stats.push(worker_stats);
+            stats.push(view);
         }
         Ok(Generation {
             number: start.number,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::handler::{Rendered, Router};
 use crate::http::date::DateCache;
-use crate::stats::WorkerStats;
+use crate::stats::StatsWriter;
 
 /// Largest de-chunked body buffer kept for reuse between requests.
 const SPARE_KEEP: usize = 64 * 1024;
@@ -23,10 +23,13 @@ pub struct Shared {
     pub router: Router,
 }
 
-/// What the request path needs besides the connection, the parser and the config: the worker's
-/// buffers, `Date` cache and counters. The config is passed beside it, since a request that
-/// was in flight at a reload is served by the config it started under.
+/// What the request path needs besides the connection and the parser: the worker's buffers,
+/// `Date` cache and counters, and the newest config. Each connection holds the config it is
+/// served under, and moves to the newest between requests.
 pub struct Ctx {
+    /// The config and routes of the last reload: new connections start under it, and every
+    /// connection moves to it between requests.
+    pub newest: Arc<Shared>,
     /// Responses built during one event, written with one syscall.
     pub wbuf: Vec<u8>,
     /// A body buffer kept for reuse.
@@ -36,7 +39,7 @@ pub struct Ctx {
     /// The last static response rendered in full, reused while its date is current.
     pub rendered: Rendered,
     /// This worker's counters.
-    pub stats: Arc<WorkerStats>,
+    pub stats: StatsWriter,
     /// Shutting down: every response closes its connection.
     pub draining: bool,
     /// When the current loop turn started.
@@ -44,9 +47,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The context of a worker starting at `now`, with a write buffer of `capacity` bytes.
-    pub fn new(stats: Arc<WorkerStats>, now: Instant, capacity: usize) -> Ctx {
+    /// The context of a worker starting at `now` under `newest`, with a write buffer of
+    /// `capacity` bytes.
+    pub fn new(newest: Arc<Shared>, stats: StatsWriter, now: Instant, capacity: usize) -> Ctx {
         Ctx {
+            newest,
             wbuf: Vec::with_capacity(capacity),
             spare: Vec::new(),
             date: DateCache::new(),

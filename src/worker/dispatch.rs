@@ -50,7 +50,7 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: 
     let req = Request { head, body };
     if shared.config.json == JsonMode::Validate && req.is_json() {
         if let Err(e) = check_json(body) {
-            ctx.stats.json_rejected.inc();
+            ctx.stats.json(false);
             let doc = serde_json::json!({"error": e.message, "line": e.line, "column": e.column});
             let text = doc.to_string();
             let mut res =
@@ -63,7 +63,7 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: 
             ctx.stats.request(method, 400);
             return keep;
         }
-        ctx.stats.json_parsed.inc();
+        ctx.stats.json(true);
     }
     let mut res = Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
     // The method first: a cheaper test that nearly every request fails at once.

@@ -13,12 +13,12 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use super::conn::{Conn, Io, Next, Ready, Socket};
+use super::conn::{Conn, Io, Outcome, Ready, Socket};
 use super::ctx::{Ctx, Shared};
 use crate::config::Config;
 use crate::handler::Router;
 use crate::http::RequestParser;
-use crate::stats::WorkerStats;
+use crate::stats::StatsWriter;
 
 /// The config the harness serves by: an echo route (so bodies reach the output), `inspect`,
 /// the static default, and a small `max_output` so that backpressure happens.
@@ -87,19 +87,20 @@ impl Socket for ScriptedSocket {
 
 /// The config and routes, built once: parsing TOML for every run would dominate a fuzzer's
 /// time.
-fn shared() -> &'static Shared {
-    static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let config: Config = toml::from_str(CONFIG).expect("the harness config parses");
-        let router = Router::from_config(&config).expect("the harness routes build");
-        Shared { config, router }
-    })
+fn shared() -> Arc<Shared> {
+    static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let config: Config = toml::from_str(CONFIG).expect("the harness config parses");
+            let router = Router::from_config(&config).expect("the harness routes build");
+            Arc::new(Shared { config, router })
+        })
+        .clone()
 }
 
 /// One connection and the worker state it borrows.
 struct Harness {
     conn: Conn<ScriptedSocket>,
-    shared: &'static Shared,
     ctx: Ctx,
     rbuf: Vec<u8>,
     parser: RequestParser,
@@ -108,11 +109,10 @@ struct Harness {
 
 impl Harness {
     fn new(read_buf: usize) -> Harness {
-        let stats = Arc::new(WorkerStats::default());
+        let stats = StatsWriter::new();
         Harness {
-            conn: Conn::new(ScriptedSocket::default(), 1),
-            shared: shared(),
-            ctx: Ctx::new(stats, Instant::now(), 4096),
+            conn: Conn::new(ScriptedSocket::default(), shared()),
+            ctx: Ctx::new(shared(), stats, Instant::now(), 4096),
             rbuf: vec![0; read_buf],
             parser: RequestParser::new(),
             closed: false,
@@ -127,28 +127,32 @@ impl Harness {
         let ready = Ready {
             readable,
             writable,
-            read_closed: self.conn.stream.eof,
+            read_closed: self.socket().eof,
         };
         let io = Io {
             rbuf: &mut self.rbuf,
             parser: &mut self.parser,
         };
         self.ctx.now = Instant::now();
-        let next = self.conn.on_event(ready, io, self.shared, &mut self.ctx);
+        let outcome = self.conn.on_event(ready, io, &mut self.ctx);
         assert!(self.ctx.wbuf.is_empty(), "an event left staged bytes");
-        self.closed = matches!(next, Next::Close(_));
+        self.closed = matches!(outcome, Outcome::Close(_));
+    }
+
+    fn socket(&mut self) -> &mut ScriptedSocket {
+        self.conn.socket_mut()
     }
 
     /// Let the client read everything owed and close its side; the connection then ends.
     fn finish(&mut self) {
-        self.conn.stream.eof = true;
+        self.socket().eof = true;
         // Each round the socket takes everything: what is owed drains, held-back requests
         // are answered, and the EOF is read. A few rounds always suffice; more is a hang.
         for _ in 0..64 {
             if self.closed {
                 return;
             }
-            self.conn.stream.budget = usize::MAX;
+            self.socket().budget = usize::MAX;
             self.event(true, true);
         }
         panic!("the connection never finished");
@@ -168,17 +172,17 @@ pub fn run(script: &[u8], requests: &[u8]) {
     for &op in script {
         if op % 2 == 0 {
             let n = (usize::from(op) / 2 + 1).min(requests.len() - sent);
-            h.conn.stream.input.extend(&requests[sent..sent + n]);
+            h.socket().input.extend(&requests[sent..sent + n]);
             sent += n;
             h.event(true, false);
         } else {
-            h.conn.stream.budget = usize::from(op) * 8;
+            h.socket().budget = usize::from(op) * 8;
             h.event(false, true);
         }
     }
-    h.conn.stream.input.extend(&requests[sent..]);
+    h.socket().input.extend(&requests[sent..]);
     h.finish();
-    assert_same_responses(&expected, &h.conn.stream.output);
+    assert_same_responses(&expected, &h.socket().output);
 }
 
 /// Panics unless `whole` and `pieces` are the same responses, `Date` values and interim
@@ -196,11 +200,11 @@ pub fn assert_same_responses(whole: &[u8], pieces: &[u8]) {
 /// The responses to `requests` delivered at once to a socket that takes everything.
 fn whole(requests: &[u8]) -> Vec<u8> {
     let mut h = Harness::new(64 * 1024);
-    h.conn.stream.input.extend(requests);
-    h.conn.stream.budget = usize::MAX;
+    h.socket().input.extend(requests);
+    h.socket().budget = usize::MAX;
     h.event(true, true);
     h.finish();
-    h.conn.stream.output
+    std::mem::take(&mut h.socket().output)
 }
 
 /// `bytes` with every `Date:` header value blanked (the two runs may straddle a second) and

@@ -2,7 +2,7 @@
 //!
 //! A worker owns all of its state. What crosses threads is a [`Command`] from the supervisor
 //! (with a [`mio::Waker`] to interrupt the loop), a [`Report`] back, and the worker's own
-//! [`WorkerStats`] atomics, which only it writes.
+//! counters, which only it writes ([`StatsWriter`]).
 
 use std::io;
 use std::sync::Arc;
@@ -14,7 +14,6 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-mod body;
 mod conn;
 mod ctx;
 mod dispatch;
@@ -25,8 +24,8 @@ pub use ctx::Shared;
 
 use crate::http::RequestParser;
 use crate::log::Throttle;
-use crate::stats::{CloseReason, WorkerStats};
-use conn::{Conn, Io, Next, Ready};
+use crate::stats::{CloseReason, StatsWriter};
+use conn::{Conn, Io, Outcome, Ready, Register};
 use ctx::Ctx;
 use timer::{Entry, Wheel};
 
@@ -102,7 +101,7 @@ pub fn spawn(
     listeners: Vec<std::net::TcpListener>,
     core: Option<core_affinity::CoreId>,
     shared: Arc<Shared>,
-    stats: Arc<WorkerStats>,
+    stats: StatsWriter,
     report: impl Fn(Report) + Send + Sync + 'static,
 ) -> io::Result<WorkerHandle> {
     let report: Arc<dyn Fn(Report) + Send + Sync> = Arc::new(report);
@@ -148,10 +147,6 @@ struct Worker {
     /// Emptied when draining: deregistering them stops new connections here. The sockets stay
     /// open as long as the supervisor or a newer worker holds them.
     listeners: Vec<TcpListener>,
-    /// The config and routes new requests are served by.
-    current: Arc<Shared>,
-    /// The config before the last reload, for requests that were in flight then.
-    previous: Option<Arc<Shared>>,
     conns: Slab<Conn>,
     wheel: Wheel,
     /// Entries taken from the wheel this turn.
@@ -162,8 +157,6 @@ struct Worker {
     inbox: Receiver<Command>,
     /// Reports to the supervisor.
     report: Arc<dyn Fn(Report) + Send + Sync>,
-    /// Generation for the next connection (see [`timer::Slot`]).
-    next_gen: u32,
     /// Accepting is paused until then (out of file descriptors).
     accept_paused_until: Option<Instant>,
     /// Keeps the accept-error line to one a second while the descriptors stay exhausted.
@@ -179,7 +172,7 @@ impl Worker {
         poll: Poll,
         listeners: Vec<std::net::TcpListener>,
         shared: Arc<Shared>,
-        stats: Arc<WorkerStats>,
+        stats: StatsWriter,
         inbox: Receiver<Command>,
         report: Arc<dyn Fn(Report) + Send + Sync>,
     ) -> io::Result<Worker> {
@@ -194,17 +187,14 @@ impl Worker {
             id,
             poll,
             listeners,
-            current: shared.clone(),
-            previous: None,
             conns: Slab::new(),
             wheel: Wheel::new(now),
             due: Vec::new(),
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
-            ctx: Ctx::new(stats, now, READ_BUF),
+            ctx: Ctx::new(shared, stats, now, READ_BUF),
             inbox,
             report,
-            next_gen: 0,
             accept_paused_until: None,
             accept_errors: Throttle::default(),
             accept_more: false,
@@ -244,7 +234,7 @@ impl Worker {
         }
     }
 
-    fn poll_timeout(&self) -> Option<Duration> {
+    fn poll_timeout(&mut self) -> Option<Duration> {
         if self.accept_more {
             return Some(Duration::ZERO);
         }
@@ -270,7 +260,7 @@ impl Worker {
 
     /// Accept until the queue is empty, the connection limit is reached, or fds run out.
     fn accept_from(&mut self, i: usize) {
-        let max = self.current.config.max_connections;
+        let max = self.ctx.newest.config.max_connections;
         for _ in 0..ACCEPT_BATCH {
             if self.accept_paused_until.is_some() || self.conns.len() >= max {
                 return;
@@ -303,15 +293,15 @@ impl Worker {
         // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        self.next_gen = self.next_gen.wrapping_add(1);
-        let conn = entry.insert(Conn::new(stream, self.next_gen));
-        self.ctx.stats.accepted.inc();
-        self.ctx.stats.open.add(1);
-        if self.current.config.defer_accept {
+        let conn = entry.insert(Conn::new(stream, self.ctx.newest.clone()));
+        self.ctx.stats.opened();
+        let outcome = if self.ctx.newest.config.defer_accept {
             // The kernel handed this connection over because its first bytes are here: answer
             // them before registering, so a `Connection: close` exchange is accept, read,
             // write, close, with no epoll call at all. (Without TCP_DEFER_ACCEPT the request
-            // is often not here yet, and the failed read costs more than it saves.)
+            // is often not here yet, and the failed read costs more than it saves.) Adding a
+            // socket that already holds data reports it at once, so nothing read-first
+            // missed is lost.
             let ready = Ready {
                 readable: true,
                 writable: false,
@@ -321,32 +311,11 @@ impl Worker {
                 rbuf: &mut self.rbuf,
                 parser: &mut self.parser,
             };
-            if let Next::Close(reason) = conn.on_event(ready, io, &self.current, &mut self.ctx) {
-                self.close(key, reason);
-                return;
-            }
-        }
-        // Edge-triggered read interest; write interest only if a write fell short (a new
-        // socket is writable at once, so asking for it would cost an extra event). Adding a
-        // socket that already holds data reports it at once, so nothing read-first missed is lost.
-        let conn = &mut self.conns[key];
-        let interest = if conn.has_unsent_output() {
-            conn.write_interest = true;
-            Interest::READABLE | Interest::WRITABLE
+            conn.on_event(ready, io, &mut self.ctx)
         } else {
-            Interest::READABLE
+            conn.start(&self.ctx)
         };
-        if self
-            .poll
-            .registry()
-            .register(&mut conn.stream, Token(key), interest)
-            .is_err()
-        {
-            self.close(key, CloseReason::Error);
-            return;
-        }
-        // The header timeout runs from accept.
-        self.arm(key, true);
+        self.apply(key, outcome);
     }
 
     fn conn_event(&mut self, key: usize, event: &mio::event::Event) {
@@ -358,66 +327,48 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        // A request that was in flight at a reload finishes under the config it started with.
-        let shared = match &self.previous {
-            Some(previous) if conn.old_config => previous,
-            _ => &self.current,
-        };
         let io = Io {
             rbuf: &mut self.rbuf,
             parser: &mut self.parser,
         };
-        let next = conn.on_event(ready, io, shared, &mut self.ctx);
-        if conn.old_config {
-            conn.old_config = conn.has_partial_request();
-        }
+        let outcome = conn.on_event(ready, io, &mut self.ctx);
         debug_assert!(self.ctx.wbuf.is_empty(), "a connection left staged bytes");
-        match next {
-            Next::Keep => {
-                self.want_writable(key);
-                self.arm(key, false);
-            }
-            Next::Close(reason) => self.close(key, reason),
-        }
+        self.apply(key, outcome);
     }
 
-    /// Ask for writable events once a write has fallen short. A new socket is writable at
-    /// once, so registering for them at accept would cost an extra event per connection.
-    fn want_writable(&mut self, key: usize) {
-        let conn = &mut self.conns[key];
-        if conn.has_unsent_output() && !conn.write_interest {
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            let registry = self.poll.registry();
-            if registry
-                .reregister(&mut conn.stream, Token(key), interest)
-                .is_ok()
-            {
-                conn.write_interest = true;
+    /// Do what the connection asked for: close it, or (re)register it and move its deadline.
+    fn apply(&mut self, key: usize, outcome: Outcome) {
+        let (register, timeout) = match outcome {
+            Outcome::Close(reason) => return self.close(key, reason),
+            Outcome::Keep { register, timeout } => (register, timeout),
+        };
+        let registry = self.poll.registry();
+        let registered = match register {
+            None => Ok(()),
+            Some(Register::New(interest)) => {
+                registry.register(&mut self.conns[key], Token(key), interest)
             }
+            Some(Register::Change(interest)) => {
+                registry.reregister(&mut self.conns[key], Token(key), interest)
+            }
+        };
+        if registered.is_err() {
+            return self.close(key, CloseReason::Error);
         }
-    }
-
-    /// Point the connection's timer at what it now waits for (see [`Conn::arm_timer`]).
-    fn arm(&mut self, key: usize, force: bool) {
-        let config = &self.current.config;
-        self.conns[key].arm_timer(
-            &mut self.wheel,
-            key,
-            self.ctx.now,
-            config,
-            self.ctx.draining,
-            force,
-        );
+        if let Some(timeout) = timeout {
+            self.wheel.arm(key, self.ctx.now, timeout);
+        }
     }
 
     fn close(&mut self, key: usize, reason: CloseReason) {
         // Closing the socket removes it from the epoll set (its fd is never duplicated), so no
         // epoll_ctl is needed.
         drop(self.conns.remove(key));
+        self.wheel.cancel(key);
         self.ctx.stats.closed(reason);
         // A free slot: connections waiting in the accept queue can come in on the next turn
         // (not from here: `add` may close, and would recurse).
-        if self.conns.len() + 1 == self.current.config.max_connections {
+        if self.conns.len() + 1 == self.ctx.newest.config.max_connections {
             self.accept_more = true;
         }
     }
@@ -428,12 +379,12 @@ impl Worker {
         self.wheel.expire(self.ctx.now, &mut due);
         for entry in due.drain(..) {
             let key = entry.0;
+            if !self.wheel.fired(entry, now_tick) {
+                continue;
+            }
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if !self.wheel.fired(&mut conn.timer, entry, now_tick) {
-                continue;
-            }
             let reason = conn.on_timeout(&mut self.ctx);
             self.close(key, reason);
         }
@@ -448,20 +399,19 @@ impl Worker {
                     self.reload(shared);
                     (self.report)(Report::Reloaded { id: self.id, epoch });
                 }
-                Command::Ping => self.ctx.stats.heartbeat.inc(),
+                Command::Ping => self.ctx.stats.heartbeat(),
             }
         }
     }
 
-    /// Serve new requests by `shared`; requests already in flight keep the old config.
+    /// Serve new requests by `shared`. Connections between requests move to it now (so no
+    /// idle connection keeps an old config alive); a request already in progress is finished
+    /// under the config it started with, and its connection moves after it.
     fn reload(&mut self, shared: Arc<Shared>) {
-        let old = std::mem::replace(&mut self.current, shared);
-        let mut any = false;
+        self.ctx.newest = shared;
         for (_, conn) in self.conns.iter_mut() {
-            conn.old_config = conn.has_partial_request();
-            any |= conn.old_config;
+            conn.adopt(&self.ctx.newest);
         }
-        self.previous = any.then_some(old);
     }
 
     /// Take what is already in the accept queue, stop accepting, and give every connection
@@ -478,8 +428,9 @@ impl Worker {
         self.ctx.draining = true;
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            // Re-arm each timer: idle ones now wait only for the drain grace.
-            self.arm(key, true);
+            // Each deadline again: idle connections now wait only for the drain grace.
+            let outcome = self.conns[key].on_drain(&self.ctx);
+            self.apply(key, outcome);
         }
     }
 }

@@ -1,6 +1,7 @@
-//! A per-worker timing wheel for connection timeouts, and each connection's [`Slot`] in it.
+//! A per-worker timing wheel for connection timeouts. A connection decides how long it waits
+//! (its `timeouts`); the wheel keeps, by the connection's slab key, when that is and its entry.
 //!
-//! Each connection keeps its own deadline (in ticks) and sits in at most one slot of the wheel.
+//! Each connection has one deadline (in ticks) and sits in at most one slot of the wheel.
 //! Moving a deadline later costs nothing: the connection is looked at when its old slot comes
 //! due, and put back into the slot of its new deadline if that has not passed. So an event
 //! costs O(1), and each connection is looked at about once per timeout (or per wheel turn for
@@ -23,32 +24,21 @@ fn millis(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_millis()))
 }
 
-/// An entry: the connection's slab key, its slot's generation, and the tick it was scheduled
+/// An entry: the connection's slab key, its timer's generation, and the tick it was scheduled
 /// for (a connection whose deadline moved earlier has a newer entry; the old one is recognised
 /// as stale by its tick).
 pub type Entry = (usize, u32, u64);
 
 /// A connection's timer: its deadline, and the one entry of the wheel that stands for it.
-/// Only the wheel changes it ([`Wheel::arm`], [`Wheel::fired`]).
-#[derive(Debug)]
-pub struct Slot {
-    /// Tells this connection apart from a later one that reuses its slab key.
+#[derive(Debug, Clone, Default)]
+struct Timer {
+    /// Tells this connection apart from an earlier or later one with the same slab key: it
+    /// changes when the key's connection closes ([`Wheel::cancel`]).
     gen: u32,
     /// The tick at which the timer fires.
     deadline: u64,
     /// The tick of the live entry in the wheel, if there is one.
     scheduled: Option<u64>,
-}
-
-impl Slot {
-    /// A timer not armed yet, for the connection of generation `gen`.
-    pub fn new(gen: u32) -> Slot {
-        Slot {
-            gen,
-            deadline: 0,
-            scheduled: None,
-        }
-    }
 }
 
 /// The wheel.
@@ -57,15 +47,17 @@ pub struct Wheel {
     /// When tick 0 started.
     epoch: Instant,
     slots: Vec<Vec<Entry>>,
+    /// Each connection's timer, by slab key.
+    timers: Vec<Timer>,
     /// The first tick not yet expired.
     next: u64,
     /// One bit per slot, set while the slot holds entries: the next slot due is found in a
     /// few word operations (the event loop asks once per turn), not by walking up to
     /// [`SLOTS`] empty slots; and an empty wheel lets the loop sleep without a timeout.
     occupied: [u64; SLOTS / 64],
-    /// The last `now` a deadline was computed from, and its tick. The event loop arms every
-    /// timer of a turn with the turn's start, and subtracting two `Instant`s is a good part
-    /// of an arm.
+    /// The last `now` a tick was computed for, and its tick. The event loop uses the turn's
+    /// start for every timer of a turn (arming, expiring, the next poll timeout), and
+    /// subtracting two `Instant`s costs more than the rest of an arm.
     last: (Instant, u64),
 }
 
@@ -75,51 +67,78 @@ impl Wheel {
         Wheel {
             epoch: now,
             slots: vec![Vec::new(); SLOTS],
+            timers: Vec::new(),
             next: 0,
             occupied: [0; SLOTS / 64],
             last: (now, 0),
         }
     }
 
-    /// Set `slot` (of the connection at slab `key`) to fire `timeout` after `now`. A later
+    /// Set the timer of the connection at slab `key` to fire `timeout` after `now`. A later
     /// deadline costs nothing: it is found when the current entry comes due. An earlier one
     /// needs an entry of its own (the old one then goes stale).
-    pub fn arm(&mut self, slot: &mut Slot, key: usize, now: Instant, timeout: Duration) {
-        slot.deadline = self.deadline(now, timeout);
-        if slot.scheduled.is_none_or(|t| t > slot.deadline) {
-            slot.scheduled = Some(slot.deadline);
-            self.schedule((key, slot.gen, slot.deadline), slot.deadline);
+    pub fn arm(&mut self, key: usize, now: Instant, timeout: Duration) {
+        let deadline = self.deadline(now, timeout);
+        if key >= self.timers.len() {
+            self.grow(key);
+        }
+        let timer = &mut self.timers[key];
+        timer.deadline = deadline;
+        if timer.scheduled.is_none_or(|t| t > deadline) {
+            timer.scheduled = Some(deadline);
+            let gen = timer.gen;
+            self.schedule((key, gen, deadline), deadline);
         }
     }
 
-    /// Has `slot` fired, by `entry` (taken from the wheel by [`expire`](Self::expire), in the
-    /// tick `now_tick`)? A stale entry is ignored, and one whose deadline moved later is put
-    /// back in the wheel.
-    pub fn fired(&mut self, slot: &mut Slot, entry: Entry, now_tick: u64) -> bool {
+    /// Room for the timer of `key` (a slab key past any seen before).
+    #[cold]
+    fn grow(&mut self, key: usize) {
+        self.timers.resize(key + 1, Timer::default());
+    }
+
+    /// The connection at `key` closed: its entries go stale, and the next connection with
+    /// that key starts with no timer.
+    pub fn cancel(&mut self, key: usize) {
+        if let Some(timer) = self.timers.get_mut(key) {
+            timer.gen = timer.gen.wrapping_add(1);
+            timer.scheduled = None;
+        }
+    }
+
+    /// Has the timer of `entry`'s connection fired (the entry taken from the wheel by
+    /// [`expire`](Self::expire), in the tick `now_tick`)? A stale entry is ignored, and one
+    /// whose deadline moved later is put back in the wheel.
+    pub fn fired(&mut self, entry: Entry, now_tick: u64) -> bool {
         let (key, gen, tick) = entry;
-        if slot.gen != gen || slot.scheduled != Some(tick) {
+        let Some(timer) = self.timers.get_mut(key) else {
+            return false;
+        };
+        if timer.gen != gen || timer.scheduled != Some(tick) {
             return false;
         }
-        if slot.deadline > now_tick {
-            slot.scheduled = Some(slot.deadline);
-            self.schedule((key, gen, slot.deadline), slot.deadline);
+        if timer.deadline > now_tick {
+            let deadline = timer.deadline;
+            timer.scheduled = Some(deadline);
+            self.schedule((key, gen, deadline), deadline);
             return false;
         }
-        slot.scheduled = None;
+        timer.scheduled = None;
         true
     }
 
-    /// The tick `now` falls in.
-    pub fn tick_of(&self, now: Instant) -> u64 {
-        millis(now.saturating_duration_since(self.epoch)) / TICK_MILLIS
+    /// The tick `now` falls in (computed once for each `now`).
+    pub fn tick_of(&mut self, now: Instant) -> u64 {
+        if self.last.0 != now {
+            let tick = millis(now.saturating_duration_since(self.epoch)) / TICK_MILLIS;
+            self.last = (now, tick);
+        }
+        self.last.1
     }
 
     /// The tick at which `timeout` from `now` has passed (rounded up, so never early).
     fn deadline(&mut self, now: Instant, timeout: Duration) -> u64 {
-        if self.last.0 != now {
-            self.last = (now, self.tick_of(now));
-        }
-        self.last.1 + millis(timeout).div_ceil(TICK_MILLIS) + 1
+        self.tick_of(now) + millis(timeout).div_ceil(TICK_MILLIS) + 1
     }
 
     /// Put an entry in the slot of `deadline`.
@@ -146,7 +165,7 @@ impl Wheel {
     }
 
     /// How long until the next non-empty slot is due, or `None` if the wheel is empty.
-    pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
+    pub fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
         let ahead = self.next + self.first_occupied()? as u64;
         let wait = ahead.saturating_sub(self.tick_of(now));
         Some(TICK * wait as u32 + Duration::from_millis(1))
@@ -193,32 +212,46 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_fires_once_at_its_latest_deadline_and_ignores_stale_entries() {
+    fn a_timer_fires_once_at_its_latest_deadline_and_ignores_stale_entries() {
         let t0 = Instant::now();
         let mut wheel = Wheel::new(t0);
-        let mut slot = Slot::new(3);
-        wheel.arm(&mut slot, 9, t0, Duration::from_millis(50));
+        wheel.arm(9, t0, Duration::from_millis(50));
         // Pushed later: no new entry; the old one is rescheduled when it comes due.
-        wheel.arm(
-            &mut slot,
-            9,
-            t0 + Duration::from_millis(20),
-            Duration::from_millis(50),
-        );
+        wheel.arm(9, t0 + Duration::from_millis(20), Duration::from_millis(50));
         let mut due = Vec::new();
         wheel.expire(t0 + Duration::from_millis(65), &mut due);
         assert_eq!(due.len(), 1);
         let now_tick = wheel.tick_of(t0 + Duration::from_millis(65));
-        assert!(!wheel.fired(&mut slot, due[0], now_tick));
+        assert!(!wheel.fired(due[0], now_tick));
         due.clear();
         wheel.expire(t0 + Duration::from_millis(90), &mut due);
         let now_tick = wheel.tick_of(t0 + Duration::from_millis(90));
         assert_eq!(due.len(), 1);
-        // Another connection in the same slab slot (another generation) is not fired by it.
-        assert!(!wheel.fired(&mut Slot::new(4), due[0], now_tick));
-        assert!(wheel.fired(&mut slot, due[0], now_tick));
+        assert!(wheel.fired(due[0], now_tick));
         // Fired once: the same entry again is stale.
-        assert!(!wheel.fired(&mut slot, due[0], now_tick));
+        assert!(!wheel.fired(due[0], now_tick));
+    }
+
+    #[test]
+    fn a_closed_connections_entry_does_not_fire_for_the_next_one_with_its_key() {
+        let t0 = Instant::now();
+        let mut wheel = Wheel::new(t0);
+        wheel.arm(4, t0, Duration::from_millis(20));
+        wheel.cancel(4);
+        // The next connection with key 4 waits longer.
+        wheel.arm(4, t0, Duration::from_millis(200));
+        let mut due = Vec::new();
+        let at = t0 + Duration::from_millis(50);
+        wheel.expire(at, &mut due);
+        assert_eq!(due.len(), 1);
+        let tick = wheel.tick_of(at);
+        assert!(!wheel.fired(due[0], tick));
+        due.clear();
+        let at = t0 + Duration::from_millis(250);
+        wheel.expire(at, &mut due);
+        assert_eq!(due.len(), 1);
+        let tick = wheel.tick_of(at);
+        assert!(wheel.fired(due[0], tick));
     }
 
     #[test]

@@ -1,0 +1,339 @@
+//! One client connection, and everything that describes it: the config it is served under,
+//! where it is in reading requests (its parser state included), the responses it still owes,
+//! what its timer waits for, and how it is registered with the worker's poll.
+//!
+//! The worker drives a connection through three calls, [`Conn::on_event`],
+//! [`Conn::on_timeout`] and [`Conn::on_drain`], and applies the [`Outcome`] they return: close
+//! it, change its registration, move its deadline. The worker never writes a connection's
+//! state itself.
+//!
+//! The rooms: `reading` (draining the socket, pipelining, backpressure), `framing` (one
+//! request's head and body), `writing` (output the socket has not taken, and lingering), and
+//! `timeouts` (what the one timer waits for, by the connection's config).
+//!
+//! The write buffer `ctx.wbuf` has one owner: [`Conn::flush`] writes it out and empties it,
+//! and every path out of [`Conn::on_event`] and [`Conn::on_timeout`] ends in a flush, so the
+//! buffer is empty between events.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::ctx::{Ctx, Shared};
+use crate::http::response::{self, ConnectionHeader};
+use crate::http::RequestParser;
+use crate::stats::CloseReason;
+use reading::{ReadEnd, Reader};
+use timeouts::{Progress, Timeouts, Waiting};
+use writing::Writer;
+
+mod framing;
+mod reading;
+mod timeouts;
+mod writing;
+
+/// Whether a connection stays open after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Keep it.
+    Keep,
+    /// Close it, counting this reason.
+    Close(CloseReason),
+}
+
+/// How the connection asks to be registered with the worker's poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Register {
+    /// Its first registration.
+    New(Interest),
+    /// A change of the registered interest.
+    Change(Interest),
+}
+
+/// What the worker applies after it called the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Close it, counting this reason.
+    Close(CloseReason),
+    /// Keep it.
+    Keep {
+        /// Register it, or change its interest.
+        register: Option<Register>,
+        /// Move its deadline to this long from now.
+        timeout: Option<Duration>,
+    },
+}
+
+/// What epoll reported for the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Ready {
+    /// There is something to read (or the peer closed, or the socket is in error).
+    pub readable: bool,
+    /// The socket takes writes again.
+    pub writable: bool,
+    /// The peer shut its side, so a short read does not mean there is nothing more to learn
+    /// (the EOF comes after the data, with no further event).
+    pub read_closed: bool,
+}
+
+/// The worker's buffers a connection borrows during an event.
+pub struct Io<'a> {
+    /// Where bytes are read.
+    pub rbuf: &'a mut [u8],
+    /// The worker's parser, for heads that arrive whole.
+    pub parser: &'a mut RequestParser,
+}
+
+/// What a connection needs of its socket. The worker's are `mio` TCP streams; the fuzz
+/// harness (`worker::fuzz`) drives the same state machine over a scripted socket.
+pub trait Socket: Read + Write {
+    /// Shut our write side (the client sees EOF after our last response).
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Socket for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// A client connection.
+pub struct Conn<S = TcpStream> {
+    /// The socket.
+    stream: S,
+    /// The config and routes this connection is served under: the ones in force when the
+    /// first byte of its current request arrived. It moves to the newest only between
+    /// requests ([`Conn::adopt`]), however many reloads come while a request is partial.
+    shared: Arc<Shared>,
+    /// Reading and answering requests.
+    reader: Reader,
+    /// Responses the socket has not taken yet.
+    writer: Writer,
+    /// What the timer waits for.
+    timeouts: Timeouts,
+    /// The interest registered with the worker's poll (`None` before the first).
+    registered: Option<Interest>,
+}
+
+impl<S: Socket> Conn<S> {
+    /// A new connection, waiting for its first request, served under `shared` until then.
+    pub fn new(stream: S, shared: Arc<Shared>) -> Conn<S> {
+        Conn {
+            stream,
+            shared,
+            reader: Reader::new(),
+            writer: Writer::default(),
+            timeouts: Timeouts::new(),
+            registered: None,
+        }
+    }
+
+    /// The first registration and the header deadline, which runs from accept.
+    pub fn start(&mut self, ctx: &Ctx) -> Outcome {
+        self.outcome(Next::Keep, ctx, false)
+    }
+
+    /// Handle what epoll reported: write what is owed, then read and answer.
+    pub fn on_event(&mut self, ready: Ready, io: Io<'_>, ctx: &mut Ctx) -> Outcome {
+        let next = self.event(ready, io, ctx);
+        self.outcome(next, ctx, false)
+    }
+
+    /// A drain started: timeouts shorten, so the deadline is computed again.
+    pub fn on_drain(&mut self, ctx: &Ctx) -> Outcome {
+        self.outcome(Next::Keep, ctx, true)
+    }
+
+    /// Between requests, move to `newest` (a reload happened). A request in progress stays
+    /// under the config it started with.
+    pub fn adopt(&mut self, newest: &Arc<Shared>) {
+        if !Arc::ptr_eq(&self.shared, newest) && !self.reader.has_partial_request() {
+            self.shared = newest.clone();
+        }
+    }
+
+    /// The timer fired for what the connection was waiting for.
+    pub fn on_timeout(&mut self, ctx: &mut Ctx) -> CloseReason {
+        let fresh = self.reader.is_fresh();
+        match self.timeouts.waiting() {
+            Waiting::Head if fresh && ctx.draining => CloseReason::Shutdown,
+            Waiting::Head => {
+                self.reader.close(false);
+                let date = ctx.date.get();
+                response::write_error(&mut ctx.wbuf, 408, date, ConnectionHeader::Close, false);
+                ctx.stats.request(b"other", 408);
+                let started = self.reader.started().unwrap_or(ctx.now);
+                ctx.stats.record_durations(1, ctx.now - started);
+                let _ = self.flush(ctx);
+                CloseReason::HeaderTimeout
+            }
+            Waiting::Body => CloseReason::BodyTimeout,
+            Waiting::Idle if ctx.draining => CloseReason::Shutdown,
+            Waiting::Idle => CloseReason::KeepaliveTimeout,
+            Waiting::Write => CloseReason::WriteTimeout,
+            Waiting::Linger => CloseReason::Client,
+        }
+    }
+
+    /// The socket, for the fuzz harness's scripted one.
+    pub(super) fn socket_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    fn event(&mut self, ready: Ready, io: Io<'_>, ctx: &mut Ctx) -> Next {
+        self.adopt(&ctx.newest);
+        let max_output = self.shared.config.max_output;
+        let mut read = ready.readable;
+        if ready.writable && !self.writer.is_empty() {
+            if let Next::Close(reason) = self.flush(ctx) {
+                return Next::Close(reason);
+            }
+            // Requests held back were not read from the socket either, and edge-triggered
+            // epoll will not report those bytes again: go on with them now.
+            read |= self.reader.is_paused() && self.writer.owed() < max_output;
+        }
+        if !read {
+            return Next::Keep;
+        }
+        if self.reader.is_lingering() {
+            return writing::discard(&mut self.stream, io.rbuf);
+        }
+        loop {
+            if self.reader.is_paused() && self.writer.owed() < max_output {
+                let owed = self.writer.owed();
+                self.reader.resume(io.parser, owed, &self.shared, ctx);
+            }
+            let next = self.read_and_answer(io.rbuf, ready.read_closed, io.parser, ctx);
+            // The socket took all we had, so no writable event will come: carry on with the
+            // requests held back, then read again.
+            if next != Next::Keep || !self.reader.is_paused() || self.writer.owed() >= max_output {
+                return next;
+            }
+        }
+    }
+
+    /// Read until the socket is drained (or we must stop), answer, and flush.
+    fn read_and_answer(
+        &mut self,
+        rbuf: &mut [u8],
+        read_closed: bool,
+        parser: &mut RequestParser,
+        ctx: &mut Ctx,
+    ) -> Next {
+        let owed = self.writer.owed();
+        let (stream, shared) = (&mut self.stream, &*self.shared);
+        match self
+            .reader
+            .read_and_answer(stream, rbuf, read_closed, parser, owed, shared, ctx)
+        {
+            ReadEnd::Stopped => self.flush(ctx),
+            ReadEnd::Eof => self.on_eof(ctx),
+            ReadEnd::Failed => {
+                // Whatever was answered before the error goes out if the socket takes it.
+                let _ = self.flush(ctx);
+                Next::Close(CloseReason::Error)
+            }
+        }
+    }
+
+    fn on_eof(&mut self, ctx: &mut Ctx) -> Next {
+        if !self.writer.is_empty() || !ctx.wbuf.is_empty() {
+            // The client half-closed after sending requests: answer them, then close.
+            self.reader.close(false);
+            return match self.flush(ctx) {
+                Next::Keep if self.writer.is_empty() => Next::Close(CloseReason::Client),
+                next => next,
+            };
+        }
+        Next::Close(CloseReason::Client)
+    }
+
+    /// Write `ctx.wbuf` (after any older unsent bytes) and empty it; once the last response
+    /// of a closing connection is out, close or linger.
+    fn flush(&mut self, ctx: &mut Ctx) -> Next {
+        if self.writer.flush(&mut self.stream, ctx).is_err() {
+            return Next::Close(CloseReason::Error);
+        }
+        match self.reader.closing() {
+            Some(unread) if self.writer.is_empty() => self.finish(unread),
+            _ => Next::Keep,
+        }
+    }
+
+    /// The last response is out: close now, or linger if the client sent more than we read.
+    fn finish(&mut self, unread: bool) -> Next {
+        if !unread {
+            return Next::Close(CloseReason::Client);
+        }
+        let _ = self.stream.shutdown_write();
+        self.reader.linger();
+        Next::Keep
+    }
+
+    /// What the worker applies: the close, or the registration and deadline now wanted.
+    fn outcome(&mut self, next: Next, ctx: &Ctx, force: bool) -> Outcome {
+        if let Next::Close(reason) = next {
+            return Outcome::Close(reason);
+        }
+        let progress = Progress {
+            wrote: self.writer.take_wrote(),
+            answered: self.reader.take_answered(),
+        };
+        let timeout = self.timeouts.rearm(
+            self.reader.stage(),
+            !self.writer.is_empty(),
+            progress,
+            &self.shared.config,
+            ctx.draining,
+            force,
+        );
+        Outcome::Keep {
+            register: self.register(),
+            timeout,
+        }
+    }
+
+    /// Read interest always; write interest once a write has fallen short, and from then on
+    /// (a new socket is writable at once, so asking at accept would cost an extra event, and
+    /// dropping it again would cost a syscall each time).
+    fn register(&mut self) -> Option<Register> {
+        let wanted = match self.registered {
+            Some(interest) if interest.is_writable() => interest,
+            _ if !self.writer.is_empty() => Interest::READABLE | Interest::WRITABLE,
+            _ => Interest::READABLE,
+        };
+        match self.registered.replace(wanted) {
+            None => Some(Register::New(wanted)),
+            Some(old) if old != wanted => Some(Register::Change(wanted)),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The worker registers the connection itself: it stands for its socket.
+impl mio::event::Source for Conn<TcpStream> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.stream.register(registry, token, interest)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.stream.reregister(registry, token, interest)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.stream.deregister(registry)
+    }
+}

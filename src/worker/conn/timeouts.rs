@@ -1,0 +1,217 @@
+//! Timeout policy: what a connection's one timer waits for, how long by the config the
+//! connection is served under, and when a deadline restarts. The timing itself (the wheel)
+//! belongs to the worker; this only decides.
+
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// How long a closing connection keeps reading (and discarding) what the client still sends,
+/// so that closing does not reset the connection before the client has read our last response.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// While draining, how long a connection with nothing in flight may stay open before it is
+/// closed. A client sending its next request in this time gets it answered (with
+/// `Connection: close`) instead of finding the connection closed under it.
+pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(500);
+
+/// What the connection's timer is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A request head (from accept, or from its first byte).
+    Head,
+    /// More of a request body.
+    Body,
+    /// The next request on a kept-alive connection.
+    Idle,
+    /// The client to read its responses.
+    Write,
+    /// The client to close after our final response.
+    Linger,
+}
+
+/// Where the connection is, as far as its timer cares (see [`Timeouts::rearm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Nothing has arrived since accept.
+    Fresh,
+    /// Part of a request head has arrived.
+    Head,
+    /// A head is complete and its body is arriving.
+    Body,
+    /// Between requests.
+    Idle,
+    /// Our write side is shut; waiting for the client to close.
+    Lingering,
+}
+
+/// What happened since the timer was last armed: a deadline that measures progress restarts
+/// only when there was some.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Response bytes went out (the write deadline measures this, not reads).
+    pub wrote: bool,
+    /// A request was answered, so what is pending now is a new request whose head deadline
+    /// runs from now.
+    pub answered: bool,
+}
+
+/// A connection's timer state: what its armed deadline waits for.
+#[derive(Debug)]
+pub struct Timeouts {
+    waiting: Waiting,
+    /// Never armed yet: the first call arms whatever it is waiting for.
+    armed: bool,
+}
+
+impl Timeouts {
+    /// A connection's timer before its first arming (the header timeout, from accept).
+    pub fn new() -> Timeouts {
+        Timeouts {
+            waiting: Waiting::Head,
+            armed: false,
+        }
+    }
+
+    /// What the armed deadline waits for.
+    pub fn waiting(&self) -> Waiting {
+        self.waiting
+    }
+
+    /// The timeout to arm now, if the deadline must move: when what the connection waits for
+    /// changed, when it made progress that restarts the deadline, or when `force`d (a drain
+    /// started and timeouts shorten). A lingering connection keeps its deadline, already short.
+    pub fn rearm(
+        &mut self,
+        stage: Stage,
+        owes_output: bool,
+        progress: Progress,
+        config: &Config,
+        draining: bool,
+        force: bool,
+    ) -> Option<Duration> {
+        let (waiting, restart) = waiting_for(stage, owes_output, progress);
+        let same = self.armed && waiting == self.waiting;
+        if same && (waiting == Waiting::Linger || (!force && !restart)) {
+            return None;
+        }
+        self.armed = true;
+        self.waiting = waiting;
+        Some(timeout(waiting, config, draining, stage == Stage::Fresh))
+    }
+}
+
+/// What the timer should wait for, and whether its deadline restarts (a change of what it
+/// waits for always restarts it).
+fn waiting_for(stage: Stage, owes_output: bool, progress: Progress) -> (Waiting, bool) {
+    match stage {
+        Stage::Lingering => (Waiting::Linger, false),
+        // Only bytes the client took count as progress: reading from a client that does not
+        // read its responses must not keep its connection open.
+        _ if owes_output => (Waiting::Write, progress.wrote),
+        Stage::Body => (Waiting::Body, true),
+        // The head deadline runs from the first byte of the request still incomplete (or from
+        // accept) and is not pushed back by later bytes of the same request.
+        Stage::Fresh => (Waiting::Head, false),
+        Stage::Head => (Waiting::Head, progress.answered),
+        // Any event on an idle connection is activity (a request was answered).
+        Stage::Idle => (Waiting::Idle, true),
+    }
+}
+
+/// How long to wait for `waiting`, by `config`. While draining, a connection with nothing in
+/// flight gets only a short grace.
+fn timeout(waiting: Waiting, config: &Config, draining: bool, fresh: bool) -> Duration {
+    match waiting {
+        Waiting::Head if draining && fresh => DRAIN_IDLE_GRACE.min(config.header_timeout),
+        Waiting::Head => config.header_timeout,
+        Waiting::Body => config.body_timeout,
+        Waiting::Idle if draining => DRAIN_IDLE_GRACE.min(config.keepalive_timeout),
+        Waiting::Idle => config.keepalive_timeout,
+        Waiting::Write => config.write_timeout,
+        Waiting::Linger => LINGER,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(2),
+            keepalive_timeout: Duration::from_secs(3),
+            write_timeout: Duration::from_secs(4),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn each_stage_waits_by_its_own_timeout_from_the_given_config() {
+        let c = config();
+        let none = Progress::default();
+        let cases = [
+            (Stage::Fresh, false, 1),
+            (Stage::Head, false, 1),
+            (Stage::Body, false, 2),
+            (Stage::Idle, false, 3),
+            (Stage::Idle, true, 4),
+            (Stage::Body, true, 4),
+        ];
+        for (stage, owes, secs) in cases {
+            let mut t = Timeouts::new();
+            let got = t.rearm(stage, owes, none, &c, false, false);
+            assert_eq!(
+                got,
+                Some(Duration::from_secs(secs)),
+                "{stage:?} owes={owes}"
+            );
+        }
+        let mut t = Timeouts::new();
+        assert_eq!(
+            t.rearm(Stage::Lingering, false, none, &c, false, false),
+            Some(LINGER)
+        );
+    }
+
+    #[test]
+    fn a_deadline_moves_only_on_change_progress_or_force() {
+        let c = config();
+        let none = Progress::default();
+        let mut t = Timeouts::new();
+        assert!(t
+            .rearm(Stage::Fresh, false, none, &c, false, false)
+            .is_some());
+        // More bytes of the same head do not push its deadline back.
+        assert_eq!(t.rearm(Stage::Head, false, none, &c, false, false), None);
+        // A request answered: the next head's deadline runs from now.
+        let answered = Progress {
+            answered: true,
+            ..none
+        };
+        assert!(t
+            .rearm(Stage::Head, false, answered, &c, false, false)
+            .is_some());
+        // Writing without progress keeps the write deadline; a byte taken restarts it.
+        assert!(t.rearm(Stage::Idle, true, none, &c, false, false).is_some());
+        assert_eq!(t.rearm(Stage::Idle, true, none, &c, false, false), None);
+        let wrote = Progress {
+            wrote: true,
+            ..none
+        };
+        assert!(t
+            .rearm(Stage::Idle, true, wrote, &c, false, false)
+            .is_some());
+        // A drain shortens an idle connection's wait to the grace.
+        assert!(t
+            .rearm(Stage::Idle, false, none, &c, false, false)
+            .is_some());
+        let got = t.rearm(Stage::Idle, false, none, &c, true, true);
+        assert_eq!(got, Some(DRAIN_IDLE_GRACE));
+        // Lingering keeps its first deadline, even when forced.
+        assert!(t
+            .rearm(Stage::Lingering, false, none, &c, true, true)
+            .is_some());
+        assert_eq!(t.rearm(Stage::Lingering, false, none, &c, true, true), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! Writing responses and lingering. A connection's responses are built in the worker's
+//! buffer (`ctx.wbuf`) and written at the end of each event; what the socket does not take
+//! waits in the connection's own [`Writer`] until it is writable again. A connection whose
+//! client sent more than was read shuts its write side and discards input until the client
+//! closes ([`discard`]), so the close does not reset the connection before the client has read
+//! our last response.
+
+use std::io::{self, Read, Write};
+
+use super::super::ctx::Ctx;
+use super::Next;
+use crate::stats::CloseReason;
+
+/// Response bytes the socket has not taken yet.
+#[derive(Debug, Default)]
+pub struct Writer {
+    /// Unsent bytes; empty (and unallocated) once everything went out.
+    outbuf: Vec<u8>,
+    /// Bytes went out since [`take_wrote`](Self::take_wrote) was last called.
+    wrote: bool,
+}
+
+impl Writer {
+    /// Bytes the client has not read yet.
+    pub fn owed(&self) -> usize {
+        self.outbuf.len()
+    }
+
+    /// Nothing is owed.
+    pub fn is_empty(&self) -> bool {
+        self.outbuf.is_empty()
+    }
+
+    /// Did bytes go out since the last call? (The write deadline restarts only then.)
+    pub fn take_wrote(&mut self) -> bool {
+        std::mem::take(&mut self.wrote)
+    }
+
+    /// Write `ctx.wbuf` (after any older unsent bytes) and empty it; keep what the socket does
+    /// not take.
+    pub fn flush(&mut self, stream: &mut impl Write, ctx: &mut Ctx) -> io::Result<()> {
+        let result = if self.outbuf.is_empty() {
+            let r = write_some(stream, &ctx.wbuf);
+            if let Ok(n) = r {
+                self.outbuf.extend_from_slice(&ctx.wbuf[n..]);
+            }
+            r
+        } else {
+            self.outbuf.extend_from_slice(&ctx.wbuf);
+            let r = write_some(stream, &self.outbuf);
+            if let Ok(n) = r {
+                self.outbuf.drain(..n);
+                if self.outbuf.is_empty() {
+                    self.outbuf = Vec::new();
+                }
+            }
+            r
+        };
+        ctx.wbuf.clear();
+        let n = result?;
+        self.wrote |= n > 0;
+        ctx.stats.sent(n);
+        Ok(())
+    }
+}
+
+/// Write as much of `buf` as the socket takes without blocking.
+fn write_some(stream: &mut impl Write, buf: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < buf.len() {
+        match stream.write(&buf[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                // A short write means the socket buffer is full: wait for writability.
+                if written < buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+/// Read and drop input while lingering; close at EOF.
+pub fn discard(stream: &mut impl Read, rbuf: &mut [u8]) -> Next {
+    loop {
+        match stream.read(rbuf) {
+            Ok(0) => return Next::Close(CloseReason::Client),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Next::Close(CloseReason::Error),
+        }
+    }
+}
