@@ -40,6 +40,11 @@ pub struct Config {
     pub defer_accept: bool,
     /// Open connections per worker; beyond it, new connections wait in the accept queue.
     pub max_connections: usize,
+    /// How new connections are spread over the workers: `"load"` hands a connection accepted
+    /// by a worker over its fair share to the least loaded one (the default: even with a few
+    /// long connections, no worker idles while another is overloaded); `"hash"` leaves it to
+    /// the kernel's `SO_REUSEPORT` hash of the addresses.
+    pub balance: Balance,
     /// Where the metrics thread serves `/metrics`, `/healthz` and `/readyz`; `"off"` disables it.
     pub metrics_listen: MetricsListen,
     /// Whether `application/json` bodies are parsed (and rejected with 400 when invalid).
@@ -79,6 +84,7 @@ impl Default for Config {
             backlog: 4096,
             defer_accept: true,
             max_connections: 16384,
+            balance: Balance::Load,
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 8010))),
             json: JsonMode::Validate,
             max_body: 1024 * 1024,
@@ -121,6 +127,16 @@ impl<'de> Deserialize<'de> for MetricsListen {
             .parse()
             .map_err(serde::de::Error::custom)
     }
+}
+
+/// How new connections are spread over the workers (see [`Config::balance`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// Hand connections over the fair share to the least loaded worker.
+    Load,
+    /// The kernel's hash of the connection's addresses chooses.
+    Hash,
 }
 
 /// What to do with JSON request bodies.

@@ -223,6 +223,8 @@ worker_stats! {
         pub accepted: Counter = Counter::default(),
         /// Connections open now.
         pub open: Gauge = Gauge::default(),
+        /// Connections this worker accepted and handed to a less loaded one.
+        pub handed_off: Counter = Counter::default(),
         /// Connections closed, by [`CloseReason`] slot.
         pub closed: [Counter; CloseReason::ALL.len()] = Default::default(),
         /// Bytes read from clients.
@@ -248,7 +250,6 @@ impl WorkerStats {
     }
 
     /// Total requests over all methods and statuses.
-    #[cfg(test)]
     pub fn requests_total(&self) -> u64 {
         self.requests
             .iter()
@@ -287,6 +288,11 @@ impl StatsWriter {
     pub fn opened(&self) {
         self.stats.accepted.add(1);
         self.stats.open.add(1);
+    }
+
+    /// Count one connection handed to another worker.
+    pub fn handed_off(&self) {
+        self.stats.handed_off.add(1);
     }
 
     /// Count one closed connection.
@@ -505,7 +511,7 @@ mod tests {
             + 1
             + CloseReason::ALL.len()
             + crate::http::ParseError::ALL.len()
-            + 8;
+            + 9;
         assert_eq!(before.len(), cells);
         a.absorb(&b);
         let sums: Vec<i64> = before.iter().zip(&theirs).map(|(x, y)| x + y).collect();

@@ -77,8 +77,21 @@ const ACCEPTED: Family = Family::new(
 );
 const OPEN: Family = Family::new(
     "cerberus_connections_open",
-    "TCP connections open now, by worker (SO_REUSEPORT spreads them by flow hash).",
+    "TCP connections open now, by worker.",
     GAUGE,
+    &["worker"],
+);
+const HANDED_OFF: Family = Family::new(
+    "cerberus_connections_handed_off_total",
+    "Connections a worker accepted over its fair share and handed to the least loaded worker, \
+     by the worker that handed them on.",
+    COUNTER,
+    &["worker"],
+);
+const WORKER_REQUESTS: Family = Family::new(
+    "cerberus_worker_requests_total",
+    "HTTP requests answered, by worker: their rates show how evenly the load is spread.",
+    COUNTER,
     &["worker"],
 );
 const CLOSED: Family = Family::new(
@@ -235,10 +248,18 @@ impl StatsCollector {
         let server = &self.observed.server;
         let counter = |labels: &[(&str, &str)], n: f64| sample(labels, COUNTER, n);
         let gauge = |labels: &[(&str, &str)], n: f64| sample(labels, GAUGE, n);
-        let open = workers
-            .iter()
-            .enumerate()
-            .map(|(id, w)| gauge(&[("worker", &id.to_string())], w.open.get() as f64));
+        let ids: Vec<String> = (0..workers.len()).map(|id| id.to_string()).collect();
+        let per_worker = |f: &dyn Fn(&WorkerStats) -> f64, counter_kind: bool| {
+            let kind = if counter_kind { COUNTER } else { GAUGE };
+            workers
+                .iter()
+                .zip(&ids)
+                .map(|(w, id)| sample(&[("worker", id)], kind, f(w)))
+                .collect::<Vec<_>>()
+        };
+        let open = per_worker(&|w| w.open.get() as f64, false);
+        let handed_off = per_worker(&|w| w.handed_off.get() as f64, true);
+        let worker_requests = per_worker(&|w| w.requests_total() as f64, true);
         let closed = CloseReason::ALL.iter().map(|&r| {
             counter(
                 &[("reason", r.as_str())],
@@ -256,7 +277,9 @@ impl StatsCollector {
             REQUESTS.with(Self::requests(all)),
             DURATION.with(vec![Self::duration(all)]),
             ACCEPTED.with(vec![counter(&[], Self::sum(all, |w| w.accepted.get()))]),
-            OPEN.with(open.collect()),
+            OPEN.with(open),
+            HANDED_OFF.with(handed_off),
+            WORKER_REQUESTS.with(worker_requests),
             CLOSED.with(closed.collect()),
             RECEIVED.with(vec![counter(
                 &[],

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::listeners::Listeners;
 use crate::stats::{StatsWriter, WorkerStats};
-use crate::worker::{self, Command, Report, Shared, WorkerHandle};
+use crate::worker::{self, Command, Report, Shared, Team, WorkerHandle};
 
 /// One generation of workers: started together, by one config, drained together.
 pub struct Generation {
@@ -50,28 +50,32 @@ impl Generation {
     pub fn start(start: Start<'_>) -> io::Result<Generation> {
         let mut workers = Vec::with_capacity(start.workers);
         let mut stats = Vec::with_capacity(start.workers);
-        for (id, handles) in start
-            .listeners
-            .split(start.workers)?
-            .into_iter()
-            .enumerate()
-        {
+        // Every worker's mailbox first: each worker is given all of them, to hand connections
+        // to the others.
+        let prepared = (0..start.workers)
+            .map(|_| worker::prepare())
+            .collect::<io::Result<Vec<_>>>()?;
+        let team = Arc::new(Team::new(
+            prepared.iter().map(|p| p.mailbox.clone()).collect(),
+        ));
+        let listeners = start.listeners.split(start.workers)?;
+        for (id, (prepared, listeners)) in prepared.into_iter().zip(listeners).enumerate() {
             let core = (!start.cores.is_empty()).then(|| start.cores[id % start.cores.len()]);
             let worker_stats = StatsWriter::new();
-            let view = worker_stats.view();
+            stats.push(worker_stats.view());
             let (tx, number) = (start.reports.clone(), start.number);
             let report = move |r: Report| {
                 let _ = tx.send((number, r));
             };
-            workers.push(worker::spawn(
+            let begin = worker::Start {
                 id,
-                handles,
+                listeners,
                 core,
-                start.shared.clone(),
-                worker_stats,
-                report,
-            )?);
-            stats.push(view);
+                shared: start.shared.clone(),
+                stats: worker_stats,
+                team: team.clone(),
+            };
+            workers.push(worker::spawn(prepared, begin, report)?);
         }
         Ok(Generation {
             number: start.number,

@@ -9,19 +9,22 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+mod balance;
 mod conn;
 mod ctx;
 mod dispatch;
 pub mod fuzz;
 mod timer;
 
+pub use balance::{Mailbox, Team};
 pub use ctx::Shared;
 
+use crate::config::Balance;
 use crate::http::RequestParser;
 use crate::log::Throttle;
 use crate::stats::{CloseReason, StatsWriter};
@@ -54,6 +57,9 @@ pub enum Command {
     },
     /// Show the loop is turning: bump the heartbeat counter.
     Ping,
+    /// Serve this connection, accepted by another worker of the generation and assigned to
+    /// this one (see [`Team`]).
+    Adopt(mio::net::TcpStream),
 }
 
 /// From a worker to the supervisor.
@@ -77,10 +83,8 @@ pub enum Report {
 
 /// The supervisor's side of a worker.
 pub struct WorkerHandle {
-    /// Commands to the worker.
-    pub commands: Sender<Command>,
-    /// Interrupts the worker's `poll`.
-    pub waker: Arc<Waker>,
+    /// Its commands.
+    pub mailbox: Mailbox,
     /// The thread.
     pub thread: JoinHandle<()>,
 }
@@ -88,30 +92,65 @@ pub struct WorkerHandle {
 impl WorkerHandle {
     /// Send a command and wake the worker to read it.
     pub fn send(&self, command: Command) {
-        if self.commands.send(command).is_ok() {
-            let _ = self.waker.wake();
-        }
+        self.mailbox.send(command);
     }
 }
 
-/// Start a worker thread serving `listeners` (usually one; more after the worker count shrank
-/// across a reload, so that no listener has to close).
-pub fn spawn(
-    id: usize,
-    listeners: Vec<std::net::TcpListener>,
-    core: Option<core_affinity::CoreId>,
-    shared: Arc<Shared>,
-    stats: StatsWriter,
-    report: impl Fn(Report) + Send + Sync + 'static,
-) -> io::Result<WorkerHandle> {
-    let report: Arc<dyn Fn(Report) + Send + Sync> = Arc::new(report);
+/// A worker's loop and mailbox, made before any worker of its generation starts, so that each
+/// can be given all of its team's mailboxes.
+pub struct Prepared {
+    poll: Poll,
+    inbox: Receiver<Command>,
+    /// Where its commands (and connections handed to it) go.
+    pub mailbox: Mailbox,
+}
+
+/// Make a worker's loop and mailbox.
+pub fn prepare() -> io::Result<Prepared> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (commands, inbox) = crossbeam_channel::unbounded();
+    Ok(Prepared {
+        poll,
+        inbox,
+        mailbox: Mailbox { commands, waker },
+    })
+}
+
+/// Everything a worker thread starts with besides its loop.
+pub struct Start {
+    /// Its index in its generation (and in `team`).
+    pub id: usize,
+    /// The listeners it accepts from: usually one; more after the worker count shrank across
+    /// a reload, so that no listener has to close.
+    pub listeners: Vec<std::net::TcpListener>,
+    /// The CPU to pin it to.
+    pub core: Option<core_affinity::CoreId>,
+    /// The config and routes.
+    pub shared: Arc<Shared>,
+    /// Its counters' only writer.
+    pub stats: StatsWriter,
+    /// The workers of its generation, for hand-offs.
+    pub team: Arc<Team>,
+}
+
+/// Start the worker thread of `prepared`.
+pub fn spawn(
+    prepared: Prepared,
+    start: Start,
+    report: impl Fn(Report) + Send + Sync + 'static,
+) -> io::Result<WorkerHandle> {
+    let report: Arc<dyn Fn(Report) + Send + Sync> = Arc::new(report);
+    let Prepared {
+        poll,
+        inbox,
+        mailbox,
+    } = prepared;
+    let id = start.id;
     let thread = std::thread::Builder::new()
         .name(format!("cerberus-worker-{id}"))
         .spawn(move || {
-            let pinned = core.is_some_and(|core| {
+            let pinned = start.core.is_some_and(|core| {
                 let pinned = core_affinity::set_for_current(core);
                 if !pinned {
                     eprintln!(
@@ -123,8 +162,7 @@ pub fn spawn(
             });
             // A panic is a bug, but it must reach the supervisor as a report, not vanish.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut worker =
-                    Worker::new(id, poll, listeners, shared, stats, inbox, report.clone())?;
+                let mut worker = Worker::new(poll, start, inbox, report.clone())?;
                 report(Report::Ready { pinned });
                 worker.run()
             }));
@@ -134,11 +172,7 @@ pub fn spawn(
                 Err(_) => Report::Fatal(id, "worker panicked".to_owned()),
             });
         })?;
-    Ok(WorkerHandle {
-        commands,
-        waker,
-        thread,
-    })
+    Ok(WorkerHandle { mailbox, thread })
 }
 
 struct Worker {
@@ -157,6 +191,8 @@ struct Worker {
     inbox: Receiver<Command>,
     /// Reports to the supervisor.
     report: Arc<dyn Fn(Report) + Send + Sync>,
+    /// The workers of this generation, for hand-offs.
+    team: Arc<Team>,
     /// Accepting is paused until then (out of file descriptors).
     accept_paused_until: Option<Instant>,
     /// Keeps the accept-error line to one a second while the descriptors stay exhausted.
@@ -168,23 +204,23 @@ struct Worker {
 
 impl Worker {
     fn new(
-        id: usize,
         poll: Poll,
-        listeners: Vec<std::net::TcpListener>,
-        shared: Arc<Shared>,
-        stats: StatsWriter,
+        start: Start,
         inbox: Receiver<Command>,
         report: Arc<dyn Fn(Report) + Send + Sync>,
     ) -> io::Result<Worker> {
-        let mut listeners: Vec<TcpListener> =
-            listeners.into_iter().map(TcpListener::from_std).collect();
+        let mut listeners: Vec<TcpListener> = start
+            .listeners
+            .into_iter()
+            .map(TcpListener::from_std)
+            .collect();
         for (i, listener) in listeners.iter_mut().enumerate() {
             poll.registry()
                 .register(listener, Token(LISTENER_BASE - i), Interest::READABLE)?;
         }
         let now = Instant::now();
         Ok(Worker {
-            id,
+            id: start.id,
             poll,
             listeners,
             conns: Slab::new(),
@@ -192,9 +228,10 @@ impl Worker {
             due: Vec::new(),
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
-            ctx: Ctx::new(shared, stats, now, READ_BUF),
+            ctx: Ctx::new(start.shared, start.stats, now, READ_BUF),
             inbox,
             report,
+            team: start.team,
             accept_paused_until: None,
             accept_errors: Throttle::default(),
             accept_more: false,
@@ -228,7 +265,8 @@ impl Worker {
                 self.accept();
             }
             self.expire_timers();
-            if self.ctx.draining && self.conns.is_empty() {
+            // A connection on its way here counts in the team's load: wait for it.
+            if self.ctx.draining && self.conns.is_empty() && self.team.retire(self.id) {
                 return Ok(());
             }
         }
@@ -269,7 +307,7 @@ impl Worker {
                 return;
             };
             match listener.accept() {
-                Ok((stream, _)) => self.add(stream),
+                Ok((stream, _)) => self.assign(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if out_of_fds(&e) => {
                     let now = Instant::now();
@@ -289,6 +327,25 @@ impl Worker {
         self.accept_more = true;
     }
 
+    /// A connection this worker accepted: serve it here, or hand it to the least loaded worker
+    /// when this one is over its fair share (`balance = "load"`).
+    fn assign(&mut self, stream: mio::net::TcpStream) {
+        let balance = self.ctx.newest.config.balance == Balance::Load;
+        let to = self.team.assign(self.id, balance);
+        if to == self.id {
+            return self.add(stream);
+        }
+        match self.team.hand_off(to, stream) {
+            Ok(()) => self.ctx.stats.handed_off(),
+            // That worker failed: serve it here after all.
+            Err(stream) => {
+                self.team.keep(self.id);
+                self.add(stream);
+            }
+        }
+    }
+
+    /// Serve a connection assigned to this worker (its load already counts it).
     fn add(&mut self, stream: mio::net::TcpStream) {
         // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
@@ -365,6 +422,7 @@ impl Worker {
         // epoll_ctl is needed.
         drop(self.conns.remove(key));
         self.wheel.cancel(key);
+        self.team.release(self.id);
         self.ctx.stats.closed(reason);
         // A free slot: connections waiting in the accept queue can come in on the next turn
         // (not from here: `add` may close, and would recurse).
@@ -400,6 +458,7 @@ impl Worker {
                     (self.report)(Report::Reloaded { id: self.id, epoch });
                 }
                 Command::Ping => self.ctx.stats.heartbeat(),
+                Command::Adopt(stream) => self.add(stream),
             }
         }
     }

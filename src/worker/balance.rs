@@ -1,0 +1,245 @@
+//! Balancing connections across the workers of a generation by load.
+//!
+//! Each worker accepts from its own `SO_REUSEPORT` listener, and the kernel picks the listener
+//! by a hash of the connection's addresses: with few long connections (a keep-alive load test,
+//! a proxy's pool) that is lumpy, and some workers sit idle while others are overloaded. So a
+//! worker that accepts a connection while over its fair share hands it to the least loaded
+//! worker of its generation ([`Team::assign`]), through that worker's command channel, and
+//! wakes it.
+//!
+//! The load of a worker is the number of connections assigned to it: its open connections and
+//! those on their way to it. Every assignment is a compare-and-swap from the count its
+//! decision saw, so two workers deciding at once cannot both fill the same gap. A worker
+//! exits only by swapping a count of zero for [`GONE`] ([`Team::retire`]), after which nobody
+//! can assign it a connection: so a connection on its way is never dropped with its channel.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crossbeam_channel::{SendError, Sender};
+use mio::net::TcpStream;
+use mio::Waker;
+
+use super::Command;
+
+/// A worker's command channel and the waker of its loop.
+#[derive(Clone)]
+pub struct Mailbox {
+    /// Commands to the worker.
+    pub commands: Sender<Command>,
+    /// Interrupts the worker's `poll`.
+    pub waker: Arc<Waker>,
+}
+
+impl Mailbox {
+    /// Send a command and wake the worker to read it; `false` if the worker is gone.
+    pub fn send(&self, command: Command) -> bool {
+        let sent = self.commands.send(command).is_ok();
+        if sent {
+            let _ = self.waker.wake();
+        }
+        sent
+    }
+}
+
+/// The load of a worker that has exited: no assignment can swap it.
+const GONE: usize = usize::MAX;
+
+/// One worker's load, alone on its cache line: every worker reads all of them at each accept,
+/// and each changes at its own worker's accepts and closes.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Load(AtomicUsize);
+
+/// The workers of one generation, as a connection may be handed among them.
+pub struct Team {
+    /// Each worker's assigned connections.
+    loads: Box<[Load]>,
+    /// Each worker's mailbox, by worker id.
+    mailboxes: Vec<Mailbox>,
+}
+
+/// Over the fair share, a worker keeps this much more, in percent of the mean (rounded down),
+/// before it hands connections on. 4% keeps the busiest worker within 1.05x of the mean
+/// (the share itself is rounded up, so below 1.04x + 1/mean), and saves a hand-off (a channel
+/// message and a wake-up) for many accepts of short connections, whose counts wobble around
+/// the mean. Below a mean of 25 it is 0: exact shares.
+const SLACK_PERCENT: usize = 4;
+
+impl Team {
+    /// A team of these workers' mailboxes, in worker order, with nothing assigned yet.
+    pub fn new(mailboxes: Vec<Mailbox>) -> Team {
+        Team {
+            loads: mailboxes.iter().map(|_| Load::default()).collect(),
+            mailboxes,
+        }
+    }
+
+    /// Workers in the team.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.loads.len()
+    }
+
+    /// Count a connection worker `me` accepted, and choose who serves it: `me`, while that
+    /// keeps it within its fair share (the new total over the workers, rounded up, plus the
+    /// slack), else the least loaded worker. `balance`: `false` always keeps it (the kernel's
+    /// hash decides), still counting.
+    pub fn assign(&self, me: usize, balance: bool) -> usize {
+        loop {
+            let mut total = 1;
+            let (mut least, mut least_load) = (me, usize::MAX);
+            let mut mine = 0;
+            let mut live = 0;
+            for (i, load) in self.loads.iter().enumerate() {
+                let l = load.0.load(Relaxed);
+                if l == GONE {
+                    continue;
+                }
+                live += 1;
+                total += l;
+                if i == me {
+                    mine = l;
+                }
+                if l < least_load {
+                    (least, least_load) = (i, l);
+                }
+            }
+            let n = live.max(1);
+            let fair = total.div_ceil(n) + total / n * SLACK_PERCENT / 100;
+            let target = if !balance || mine < fair { me } else { least };
+            let seen = if target == me { mine } else { least_load };
+            let swapped = self.loads[target]
+                .0
+                .compare_exchange(seen, seen + 1, Relaxed, Relaxed);
+            if swapped.is_ok() {
+                return target;
+            }
+        }
+    }
+
+    /// Worker `w` closed a connection (or adopted none after all).
+    pub fn release(&self, w: usize) {
+        self.loads[w].0.fetch_sub(1, Relaxed);
+    }
+
+    /// Connections assigned to worker `w`, open or on their way to it.
+    #[cfg(test)]
+    pub fn load(&self, w: usize) -> usize {
+        self.loads[w].0.load(Relaxed)
+    }
+
+    /// Give worker `to` a connection assigned to it. If its channel is closed (it failed),
+    /// the assignment is undone and the stream comes back.
+    pub fn hand_off(&self, to: usize, stream: TcpStream) -> Result<(), TcpStream> {
+        let mailbox = &self.mailboxes[to];
+        match mailbox.commands.send(Command::Adopt(stream)) {
+            Ok(()) => {
+                let _ = mailbox.waker.wake();
+                Ok(())
+            }
+            Err(SendError(command)) => {
+                self.release(to);
+                match command {
+                    Command::Adopt(stream) => Err(stream),
+                    _ => unreachable!("the command sent was an Adopt"),
+                }
+            }
+        }
+    }
+
+    /// Count one more connection for worker `w` (one handed back to it).
+    pub fn keep(&self, w: usize) {
+        self.loads[w].0.fetch_add(1, Relaxed);
+    }
+
+    /// Worker `w` may exit if nothing is assigned to it: then it never will be.
+    pub fn retire(&self, w: usize) -> bool {
+        self.loads[w]
+            .0
+            .compare_exchange(0, GONE, Relaxed, Relaxed)
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team(n: usize) -> Team {
+        let mailboxes = (0..n)
+            .map(|_| {
+                let poll = mio::Poll::new().unwrap();
+                Mailbox {
+                    commands: crossbeam_channel::unbounded().0,
+                    waker: Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap()),
+                }
+            })
+            .collect();
+        Team::new(mailboxes)
+    }
+
+    #[test]
+    fn a_lumpy_stream_of_accepts_ends_in_exact_shares() {
+        let t = team(16);
+        // Every connection lands on worker 3 or 7, as a bad hash would have it.
+        for i in 0..64 {
+            t.assign(if i % 3 == 0 { 7 } else { 3 }, true);
+        }
+        assert!((0..16).all(|w| t.load(w) == 4), "{:?}", loads(&t));
+    }
+
+    #[test]
+    fn the_slack_keeps_connections_local_within_five_percent() {
+        let t = team(2);
+        for _ in 0..200 {
+            t.assign(0, true);
+        }
+        // The mean is 100; worker 0 keeps up to 4 over it before handing on.
+        assert_eq!(loads(&t), vec![104, 96]);
+        let t = team(2);
+        for _ in 0..6 {
+            t.assign(0, false);
+        }
+        assert_eq!(
+            loads(&t),
+            vec![6, 0],
+            "the hash mode still counts, never hands on"
+        );
+        t.release(0);
+        assert_eq!(t.load(0), 5);
+    }
+
+    #[test]
+    fn workers_assigning_at_once_never_overfill_a_share() {
+        let t = Arc::new(team(8));
+        let threads: Vec<_> = (0..4)
+            .map(|me| {
+                let t = t.clone();
+                std::thread::spawn(move || (0..200).for_each(|_| drop(t.assign(me, true))))
+            })
+            .collect();
+        threads.into_iter().for_each(|h| h.join().unwrap());
+        let l = loads(&t);
+        // The share at the end: 100 each, plus the 4% slack.
+        assert_eq!(l.iter().sum::<usize>(), 800);
+        assert!(l.iter().all(|&n| (96..=104).contains(&n)), "{l:?}");
+    }
+
+    #[test]
+    fn a_retired_worker_is_never_assigned_a_connection() {
+        let t = team(3);
+        assert!(t.retire(2));
+        for _ in 0..6 {
+            t.assign(0, true);
+        }
+        assert_eq!(loads(&t)[..2], [3, 3]);
+        assert_eq!(t.load(2), GONE);
+        // A worker with a connection on its way cannot retire.
+        assert!(!t.retire(1));
+    }
+
+    fn loads(t: &Team) -> Vec<usize> {
+        (0..t.len()).map(|w| t.load(w)).collect()
+    }
+}
