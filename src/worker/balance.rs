@@ -216,7 +216,11 @@ mod tests {
         let threads: Vec<_> = (0..4)
             .map(|me| {
                 let t = t.clone();
-                std::thread::spawn(move || (0..200).for_each(|_| drop(t.assign(me, true))))
+                std::thread::spawn(move || {
+                    (0..200).for_each(|_| {
+                        t.assign(me, true);
+                    })
+                })
             })
             .collect();
         threads.into_iter().for_each(|h| h.join().unwrap());
