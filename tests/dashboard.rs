@@ -77,7 +77,7 @@ fn dashboard_exprs() -> Vec<String> {
 }
 
 /// The panels the dashboard must have, by words in their titles.
-const PANELS: [&str; 9] = [
+const PANELS: [&str; 10] = [
     "Requests/s by code",
     "p50 / p90 / p99",
     "connections per worker",
@@ -87,7 +87,13 @@ const PANELS: [&str; 9] = [
     "CPU",
     "memory",
     "File descriptors",
+    "Busiest worker / mean",
 ];
+
+/// Alerts on a state this test cannot make: one worker far busier than the others while the
+/// server balances them. promtool's unit tests (deploy/prometheus/alerts_test.yml) fire them,
+/// and the dashboard's "Busiest worker / mean" panel, checked here, is their ratio.
+const FIRED_BY_PROMTOOL_ONLY: [&str; 1] = ["CerberusWorkerImbalance"];
 
 /// Every alert rule's (name, expression).
 fn alert_exprs() -> Vec<(String, String)> {
@@ -190,6 +196,7 @@ fn every_dashboard_and_alert_expression_returns_data() {
 
     let (down, firing): (Vec<_>, Vec<_>) = alert_exprs()
         .into_iter()
+        .filter(|(name, _)| !FIRED_BY_PROMTOOL_ONLY.contains(&name.as_str()))
         .partition(|(_, e)| e.contains("up{"));
     let mut exprs = dashboard_exprs();
     exprs.extend(firing.into_iter().map(|(_, e)| e));
