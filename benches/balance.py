@@ -148,13 +148,15 @@ def count_trials(servers, n, trials):
               flush=True)
 
 
-def rate_trial(server, seconds, busy_gap, slow_gap):
+def rate_trial(server, seconds, busy_gap, slow_gap, warmup=2.0):
     """64 connections opened at once; the even ones send a request every busy_gap seconds,
-    the odd ones every slow_gap."""
-    stop = time.time() + seconds
+    the odd ones every slow_gap. Rates are taken after `warmup` seconds (moves between
+    workers happen every 200 ms)."""
     conns = open_conns(server.port, 64)
-    before = server.metric("cerberus_worker_requests_total")
-    start = time.time()
+    stop = time.time() + warmup + seconds
+    marks = []
+    mark = lambda: marks.append((time.time(), server.metric("cerberus_worker_requests_total")))
+    threading.Timer(warmup, mark).start()
 
     def client(i, s):
         gap = busy_gap if i % 2 == 0 else slow_gap
@@ -168,6 +170,7 @@ def rate_trial(server, seconds, busy_gap, slow_gap):
     [t.start() for t in threads]
     [t.join() for t in threads]
     after = server.metric("cerberus_worker_requests_total")
+    start, before = marks[0]
     took = time.time() - start
     rates = [(a - b) / took for a, b in zip(after, before)]
     for s in conns:
@@ -209,7 +212,7 @@ def main():
         count_trials(servers, 1000, 3)
         for mode, server in servers.items():
             ratios = [rate_trial(server, args.rate_seconds, 0.005, 0.05) for _ in range(3)]
-            print("rate   %-5s half the connections 10x busier: requests/s max/mean %s (total %.0f/s)"
+            print("rate   %-5s half the connections 10x busier, after 2 s: requests/s max/mean %s (total %.0f/s)"
                   % (mode, " ".join("%.2f" % r for r, _ in ratios), statistics.mean(t for _, t in ratios)),
                   flush=True)
         lat = {mode: ([], []) for mode in servers}

@@ -223,7 +223,8 @@ worker_stats! {
         pub accepted: Counter = Counter::default(),
         /// Connections open now.
         pub open: Gauge = Gauge::default(),
-        /// Connections this worker accepted and handed to a less loaded one.
+        /// Connections this worker handed to a less loaded one: accepted over its fair share,
+        /// or moved between requests because it answered well over its team's mean.
         pub handed_off: Counter = Counter::default(),
         /// Connections closed, by [`CloseReason`] slot.
         pub closed: [Counter; CloseReason::ALL.len()] = Default::default(),
@@ -290,9 +291,20 @@ impl StatsWriter {
         self.stats.open.add(1);
     }
 
-    /// Count one connection handed to another worker.
+    /// Count one connection handed to another worker at accept.
     pub fn handed_off(&self) {
         self.stats.handed_off.add(1);
+    }
+
+    /// Count one open connection moved to another worker.
+    pub fn moved_out(&self) {
+        self.stats.handed_off.add(1);
+        self.stats.open.add(-1);
+    }
+
+    /// Count one open connection moved here from another worker.
+    pub fn moved_in(&self) {
+        self.stats.open.add(1);
     }
 
     /// Count one closed connection.

@@ -7,6 +7,14 @@
 //! worker of its generation ([`Team::assign`]), through that worker's command channel, and
 //! wakes it.
 //!
+//! Counts are not the whole load: a connection that pipelines is worth many that send a
+//! request a second. So every [`REBALANCE`] each worker also publishes how many requests it
+//! answered, and one well above the mean moves some of its busiest connections, between
+//! requests, to the least busy worker, as long as each move narrows the gap between the two
+//! ([`Team::plan_moves`]). A connection between requests
+//! is only its socket; the kernel holds whatever arrives meanwhile, and the new worker's
+//! registration reports it.
+//!
 //! The load of a worker is the number of connections assigned to it: its open connections and
 //! those on their way to it. Every assignment is a compare-and-swap from the count its
 //! decision saw, so two workers deciding at once cannot both fill the same gap. A worker
@@ -55,6 +63,9 @@ struct Load(AtomicUsize);
 pub struct Team {
     /// Each worker's assigned connections.
     loads: Box<[Load]>,
+    /// Each worker's requests in its last [`REBALANCE`], less what it moved on since, plus
+    /// what was moved to it.
+    rates: Box<[Load]>,
     /// Each worker's mailbox, by worker id.
     mailboxes: Vec<Mailbox>,
 }
@@ -66,11 +77,82 @@ pub struct Team {
 /// the mean. Below a mean of 25 it is 0: exact shares.
 const SLACK_PERCENT: usize = 4;
 
+/// How often a worker compares its request rate with its team's, and may move connections.
+pub const REBALANCE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A worker moves connections only while it answers more than this share of the mean, in
+/// percent: closer than that, moving costs more than it evens out. The same 10% of the mean
+/// is the margin a move must leave between the two workers, against measurement noise.
+const OVERLOAD_PERCENT: usize = 110;
+
+/// Nor below this many requests per [`REBALANCE`] (100 a second): a quiet server needs no
+/// evening out.
+const MIN_REQUESTS: usize = 20;
+
 impl Team {
+    /// Publish the requests worker `me` answered in the last [`REBALANCE`], and decide whether
+    /// it should move some of its connections: `Some((to, gap))` when it answers well over
+    /// the mean, where `to` is the least busy worker and `gap` how many more requests `me`
+    /// answered than `to`, less a margin. Moving a connection that answered `s` requests
+    /// with `s < gap` lowers the busier of the two and leaves the other below where the busier
+    /// was (their sum of squares falls, so moves cannot go round in circles); the gap then
+    /// shrinks by `2 s`. Report what moved with [`Team::moved`].
+    pub fn plan_moves(&self, me: usize, requests: usize) -> Option<(usize, usize)> {
+        self.rates[me].0.store(requests, Relaxed);
+        let (mut sum, mut live) = (0, 0);
+        let (mut least, mut least_rate) = (me, usize::MAX);
+        for (i, (rate, load)) in self.rates.iter().zip(self.loads.iter()).enumerate() {
+            if load.0.load(Relaxed) == GONE {
+                continue;
+            }
+            let r = rate.0.load(Relaxed);
+            sum += r;
+            live += 1;
+            if r < least_rate {
+                (least, least_rate) = (i, r);
+            }
+        }
+        let mean = sum / live.max(1);
+        if least == me || requests < MIN_REQUESTS || requests * 100 <= mean * OVERLOAD_PERCENT {
+            return None;
+        }
+        let margin = mean * (OVERLOAD_PERCENT - 100) / 100;
+        let gap = (requests - least_rate).saturating_sub(margin);
+        (gap > 0).then_some((least, gap))
+    }
+
+    /// Worker `me` moved connections that answered `requests` to worker `to`: count them
+    /// there at once, so that other workers deciding before `to` publishes again see it.
+    pub fn moved(&self, me: usize, to: usize, requests: usize) {
+        self.rates[to].0.fetch_add(requests, Relaxed);
+        self.rates[me].0.fetch_sub(requests, Relaxed);
+    }
+
+    /// Move one connection's count from worker `from` to worker `to`; `false` (and nothing
+    /// changed) if `to` is gone.
+    pub fn transfer(&self, from: usize, to: usize) -> bool {
+        let mut seen = self.loads[to].0.load(Relaxed);
+        loop {
+            if seen == GONE {
+                return false;
+            }
+            match self.loads[to]
+                .0
+                .compare_exchange(seen, seen + 1, Relaxed, Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
+        self.release(from);
+        true
+    }
+
     /// A team of these workers' mailboxes, in worker order, with nothing assigned yet.
     pub fn new(mailboxes: Vec<Mailbox>) -> Team {
         Team {
             loads: mailboxes.iter().map(|_| Load::default()).collect(),
+            rates: mailboxes.iter().map(|_| Load::default()).collect(),
             mailboxes,
         }
     }
@@ -129,11 +211,16 @@ impl Team {
         self.loads[w].0.load(Relaxed)
     }
 
-    /// Give worker `to` a connection assigned to it. If its channel is closed (it failed),
-    /// the assignment is undone and the stream comes back.
-    pub fn hand_off(&self, to: usize, stream: TcpStream) -> Result<(), TcpStream> {
+    /// Give worker `to` a connection assigned to it (`moved`: one already served elsewhere,
+    /// between requests). If its channel is closed (it failed), the assignment is undone and
+    /// the stream comes back.
+    pub fn hand_off(&self, to: usize, stream: TcpStream, moved: bool) -> Result<(), TcpStream> {
         let mailbox = &self.mailboxes[to];
-        match mailbox.commands.send(Command::Adopt(stream)) {
+        let command = match moved {
+            false => Command::Adopt(stream),
+            true => Command::Resume(stream),
+        };
+        match mailbox.commands.send(command) {
             Ok(()) => {
                 let _ = mailbox.waker.wake();
                 Ok(())
@@ -141,11 +228,16 @@ impl Team {
             Err(SendError(command)) => {
                 self.release(to);
                 match command {
-                    Command::Adopt(stream) => Err(stream),
-                    _ => unreachable!("the command sent was an Adopt"),
+                    Command::Adopt(stream) | Command::Resume(stream) => Err(stream),
+                    _ => unreachable!("the command sent carried a connection"),
                 }
             }
         }
+    }
+
+    /// Workers in the team.
+    pub fn size(&self) -> usize {
+        self.loads.len()
     }
 
     /// Count one more connection for worker `w` (one handed back to it).
@@ -241,6 +333,33 @@ mod tests {
         assert_eq!(t.load(2), GONE);
         // A worker with a connection on its way cannot retire.
         assert!(!t.retire(1));
+    }
+
+    #[test]
+    fn a_worker_well_above_the_mean_rate_may_narrow_its_gap_to_the_least_busy() {
+        let t = team(4);
+        assert_eq!(t.plan_moves(3, 10), None, "too quiet to bother");
+        // Rates 0, 0, 100, 10: mean 27, margin 2; the gap to worker 0 is 100 - 0 - 2.
+        assert_eq!(t.plan_moves(2, 100), Some((0, 98)));
+        t.moved(2, 0, 40);
+        // Rates 40, 30, 60, 10: worker 1 is under the mean of 35.
+        assert_eq!(t.plan_moves(1, 30), None);
+        // Rates 36, 30, 60, 10: worker 0 is within 10% of the mean of 34.
+        assert_eq!(t.plan_moves(0, 36), None);
+        // Worker 2 at 60 is over: its gap to worker 3 is 60 - 10 - 3.
+        assert_eq!(t.plan_moves(2, 60), Some((3, 47)));
+        let t = team(2);
+        t.assign(0, false);
+        assert!(t.transfer(0, 1));
+        assert_eq!(loads(&t), vec![0, 1]);
+        let t = team(2);
+        t.assign(0, false);
+        assert!(t.retire(1));
+        assert!(
+            !t.transfer(0, 1),
+            "no connection moves to a worker that has exited"
+        );
+        assert_eq!(t.load(0), 1);
     }
 
     fn loads(t: &Team) -> Vec<usize> {

@@ -28,6 +28,7 @@ use crate::config::Balance;
 use crate::http::RequestParser;
 use crate::log::Throttle;
 use crate::stats::{CloseReason, StatsWriter};
+use balance::REBALANCE;
 use conn::{Conn, Io, Outcome, Ready, Register};
 use ctx::Ctx;
 use timer::{Entry, Wheel};
@@ -60,6 +61,9 @@ pub enum Command {
     /// Serve this connection, accepted by another worker of the generation and assigned to
     /// this one (see [`Team`]).
     Adopt(mio::net::TcpStream),
+    /// Serve this keep-alive connection from now on: another worker of the generation served
+    /// it until now, and moved it here between requests to even out the load.
+    Resume(mio::net::TcpStream),
 }
 
 /// From a worker to the supervisor.
@@ -193,6 +197,10 @@ struct Worker {
     report: Arc<dyn Fn(Report) + Send + Sync>,
     /// The workers of this generation, for hand-offs.
     team: Arc<Team>,
+    /// When this worker next compares its load with its team's.
+    next_rebalance: Instant,
+    /// Connections that could move, by requests answered: kept to reuse its allocation.
+    movable: Vec<(u32, usize)>,
     /// Accepting is paused until then (out of file descriptors).
     accept_paused_until: Option<Instant>,
     /// Keeps the accept-error line to one a second while the descriptors stay exhausted.
@@ -232,6 +240,8 @@ impl Worker {
             inbox,
             report,
             team: start.team,
+            next_rebalance: now + REBALANCE,
+            movable: Vec::new(),
             accept_paused_until: None,
             accept_errors: Throttle::default(),
             accept_more: false,
@@ -265,6 +275,9 @@ impl Worker {
                 self.accept();
             }
             self.expire_timers();
+            if self.ctx.now >= self.next_rebalance {
+                self.rebalance();
+            }
             // A connection on its way here counts in the team's load: wait for it.
             if self.ctx.draining && self.conns.is_empty() && self.team.retire(self.id) {
                 return Ok(());
@@ -283,10 +296,10 @@ impl Worker {
         let accept = self
             .accept_paused_until
             .map(|t| t.saturating_duration_since(now));
-        match (timer, accept) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // Only a worker with connections has load to even out.
+        let rebalance = (!self.conns.is_empty() && self.team.size() > 1)
+            .then(|| self.next_rebalance.saturating_duration_since(now));
+        [timer, accept, rebalance].into_iter().flatten().min()
     }
 
     /// Accept from every listener.
@@ -335,7 +348,7 @@ impl Worker {
         if to == self.id {
             return self.add(stream);
         }
-        match self.team.hand_off(to, stream) {
+        match self.team.hand_off(to, stream, false) {
             Ok(()) => self.ctx.stats.handed_off(),
             // That worker failed: serve it here after all.
             Err(stream) => {
@@ -417,6 +430,74 @@ impl Worker {
         }
     }
 
+    /// Serve a keep-alive connection another worker moved here between requests.
+    fn resume(&mut self, stream: mio::net::TcpStream) {
+        let key = self
+            .conns
+            .insert(Conn::moved(stream, self.ctx.newest.clone()));
+        self.ctx.stats.moved_in();
+        let outcome = self.conns[key].start(&self.ctx);
+        self.apply(key, outcome);
+    }
+
+    /// Publish the requests answered since the last check, and when this worker answers well
+    /// over its team's mean, move its busiest connections that are between requests to the
+    /// least busy worker (see [`Team::plan_moves`]).
+    fn rebalance(&mut self) {
+        self.next_rebalance = self.ctx.now + REBALANCE;
+        let balance = self.ctx.newest.config.balance == Balance::Load && !self.ctx.draining;
+        let mut movable = std::mem::take(&mut self.movable);
+        let mut answered = 0;
+        for (key, conn) in self.conns.iter_mut() {
+            let served = conn.take_served();
+            answered += served as usize;
+            if balance && served > 0 && conn.is_movable() {
+                movable.push((served, key));
+            }
+        }
+        if let Some((to, mut gap)) = self.team.plan_moves(self.id, answered) {
+            // Busiest first: the fewest moves that narrow the gap most.
+            movable.sort_unstable_by(|a, b| b.cmp(a));
+            let mut moved = 0;
+            for &(served, key) in &movable {
+                let served = served as usize;
+                if served < gap && self.move_to(key, to) {
+                    gap -= 2 * served.min(gap / 2);
+                    moved += served;
+                }
+            }
+            self.team.moved(self.id, to, moved);
+        }
+        movable.clear();
+        self.movable = movable;
+    }
+
+    /// Move the connection at `key`, between requests, to worker `to`; `false` if it stays.
+    fn move_to(&mut self, key: usize, to: usize) -> bool {
+        if !self.team.transfer(self.id, to) {
+            return false;
+        }
+        let mut conn = self.conns.remove(key);
+        self.wheel.cancel(key);
+        let _ = self.poll.registry().deregister(&mut conn);
+        match self.team.hand_off(to, conn.into_socket(), true) {
+            Ok(()) => {
+                self.ctx.stats.moved_out();
+                true
+            }
+            Err(stream) => {
+                // That worker failed: keep serving it here.
+                self.team.keep(self.id);
+                let key = self
+                    .conns
+                    .insert(Conn::moved(stream, self.ctx.newest.clone()));
+                let outcome = self.conns[key].start(&self.ctx);
+                self.apply(key, outcome);
+                false
+            }
+        }
+    }
+
     fn close(&mut self, key: usize, reason: CloseReason) {
         // Closing the socket removes it from the epoll set (its fd is never duplicated), so no
         // epoll_ctl is needed.
@@ -459,6 +540,7 @@ impl Worker {
                 }
                 Command::Ping => self.ctx.stats.heartbeat(),
                 Command::Adopt(stream) => self.add(stream),
+                Command::Resume(stream) => self.resume(stream),
             }
         }
     }

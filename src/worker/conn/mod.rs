@@ -116,6 +116,9 @@ pub struct Conn<S = TcpStream> {
     timeouts: Timeouts,
     /// The interest registered with the worker's poll (`None` before the first).
     registered: Option<Interest>,
+    /// Requests answered since the worker last asked ([`Conn::take_served`]): how busy the
+    /// connection is, when the worker looks for one to move to a less loaded worker.
+    served: u32,
 }
 
 impl<S: Socket> Conn<S> {
@@ -128,7 +131,36 @@ impl<S: Socket> Conn<S> {
             writer: Writer::default(),
             timeouts: Timeouts::new(),
             registered: None,
+            served: 0,
         }
+    }
+
+    /// A connection moved here from another worker between requests (see
+    /// [`Conn::is_movable`]).
+    pub fn moved(stream: S, shared: Arc<Shared>) -> Conn<S> {
+        Conn {
+            reader: Reader::between_requests(),
+            ..Conn::new(stream, shared)
+        }
+    }
+
+    /// Between requests with nothing owed and nothing held: all there is of it is its socket,
+    /// which another worker can serve from here on.
+    pub fn is_movable(&self) -> bool {
+        self.reader.stage() == timeouts::Stage::Idle
+            && self.writer.is_empty()
+            && self.reader.closing().is_none()
+            && !self.reader.is_paused()
+    }
+
+    /// Requests answered since the last call.
+    pub fn take_served(&mut self) -> u32 {
+        std::mem::take(&mut self.served)
+    }
+
+    /// The socket, to move the connection to another worker.
+    pub fn into_socket(self) -> S {
+        self.stream
     }
 
     /// The first registration and the header deadline, which runs from accept.
@@ -278,9 +310,11 @@ impl<S: Socket> Conn<S> {
         if let Next::Close(reason) = next {
             return Outcome::Close(reason);
         }
+        let answered = self.reader.take_answered();
+        self.served = self.served.saturating_add(answered);
         let progress = Progress {
             wrote: self.writer.take_wrote(),
-            answered: self.reader.take_answered(),
+            answered: answered > 0,
         };
         let timeout = self.timeouts.rearm(
             self.reader.stage(),

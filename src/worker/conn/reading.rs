@@ -68,8 +68,8 @@ pub struct Reader {
     pub(super) reading: Reading,
     /// When the first byte of the pending request arrived, for the duration histogram.
     started: Option<Instant>,
-    /// A request was answered since [`take_answered`](Self::take_answered) was last called.
-    answered: bool,
+    /// Requests answered since [`take_answered`](Self::take_answered) was last called.
+    answered: u32,
 }
 
 impl Reader {
@@ -79,7 +79,16 @@ impl Reader {
             inbuf: Vec::new(),
             reading: Reading::Fresh,
             started: None,
-            answered: false,
+            answered: 0,
+        }
+    }
+
+    /// A connection between requests, moved here from another worker: nothing pending, and
+    /// its next request may come at any time (the keep-alive timeout runs, not the header's).
+    pub fn between_requests() -> Reader {
+        Reader {
+            reading: Reading::Head { partial: None },
+            ..Reader::new()
         }
     }
 
@@ -128,8 +137,8 @@ impl Reader {
         self.reading = Reading::Lingering;
     }
 
-    /// Was a request answered since the last call? (A pending head's deadline then restarts.)
-    pub fn take_answered(&mut self) -> bool {
+    /// Requests answered since the last call (a pending head's deadline then restarts).
+    pub fn take_answered(&mut self) -> u32 {
         std::mem::take(&mut self.answered)
     }
 
@@ -269,7 +278,7 @@ impl Reader {
             }
         }
         if answered > 0 {
-            self.answered = true;
+            self.answered = self.answered.saturating_add(answered as u32);
             ctx.stats.record_durations(answered, Instant::now() - start);
             self.started = if used < data.len() {
                 Some(ctx.now)
