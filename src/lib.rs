@@ -12,6 +12,8 @@
 //!   kinds and their status codes (`error`), the JSON body validator (`json`); also response
 //!   writing and the `Date` cache.
 //! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing.
+//! - [`control`]: `cerberus reload`: SIGHUP to a running server, then wait (by its metrics)
+//!   until every worker serves the new config, or it was refused.
 //! - `supervisor`: the main thread and [`Server`]. Reacts to signals (SIGHUP reload,
 //!   SIGTERM/SIGINT drain) and to worker reports.
 //!   - `supervisor::listeners`: the `SO_REUSEPORT` sockets, kept across reloads.
@@ -74,6 +76,7 @@
 mod macros;
 
 pub mod config;
+pub mod control;
 pub mod handler;
 pub mod http;
 
@@ -84,6 +87,7 @@ mod stats;
 mod supervisor;
 mod worker;
 
+pub use os::systemd::take_inherited_listeners;
 pub use supervisor::Server;
 
 /// The connection state machine over a scripted socket, for the fuzz target and property

@@ -1,12 +1,14 @@
-//! The `cerberus` command: parse flags, load the config, run the server.
+//! The `cerberus` command: take inherited listeners, parse flags, load the config, run; or
+//! `cerberus reload`, which reloads a running server and waits until it has.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use cerberus::config::{ConfigSource, MetricsListen, Overrides};
+use cerberus::config::{Config, ConfigSource, MetricsListen, Overrides};
 use cerberus::Server;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// A small, strict, fast HTTP/1.1 server.
 ///
@@ -19,7 +21,7 @@ use clap::Parser;
 #[command(name = "cerberus", version, about, long_about)]
 struct Args {
     /// TOML configuration file; every key is optional (see README.md).
-    #[arg(long, short = 'c', value_name = "PATH")]
+    #[arg(long, short = 'c', value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on; [::]:PORT is dual-stack. [default: 0.0.0.0:8000]
     #[arg(long, value_name = "ADDR")]
@@ -33,10 +35,51 @@ struct Args {
     /// Validate the configuration (and read any body_file) and exit.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Reload a running server (SIGHUP) and wait until every worker serves the new
+    /// configuration, reading the outcome from its metrics. For systemd's ExecReload=.
+    ///
+    /// Exit codes: 0 once the new configuration is in force, 1 when the server refused it (it
+    /// keeps serving the previous one; its log says why) or the outcome could not be learned
+    /// in time, 2 on a usage error.
+    Reload {
+        /// The server's process id (in a systemd unit: $MAINPID).
+        #[arg(long, value_name = "PID")]
+        pid: u32,
+        /// Where the server's metrics are. [default: metrics_listen of --config, or
+        /// 127.0.0.1:8010]
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
+        /// How long to wait for the outcome.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 fn main() -> ExitCode {
+    // SAFETY: the first thing `main` does, before any thread starts (clap and the config
+    // loading below start none); nothing else in this process owns descriptors 3 and up.
+    let inherited = match unsafe { cerberus::take_inherited_listeners() } {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            eprintln!("cerberus: socket activation: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let args = Args::parse();
+    if let Some(Command::Reload {
+        pid,
+        metrics,
+        timeout,
+    }) = args.command
+    {
+        return reload(pid, metrics, args.config, timeout);
+    }
     let source = ConfigSource {
         path: args.config.clone(),
         overrides: Overrides {
@@ -46,7 +89,7 @@ fn main() -> ExitCode {
         },
     };
     let server = match Server::from_source(source) {
-        Ok(server) => server,
+        Ok(server) => server.with_listeners(inherited),
         Err(e) => {
             eprintln!("cerberus: {e}");
             return ExitCode::from(2);
@@ -63,4 +106,56 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `cerberus reload`: the metrics address comes from `--metrics`, else from the config file
+/// the server reads (only its `metrics_listen`: the rest may be the broken config being
+/// tried), else the default.
+fn reload(
+    pid: u32,
+    metrics: Option<SocketAddr>,
+    config: Option<PathBuf>,
+    timeout: Duration,
+) -> ExitCode {
+    let addr = match metrics {
+        Some(addr) => Some(addr),
+        None => metrics_listen_of(config.as_deref()),
+    };
+    let Some(addr) = addr else {
+        eprintln!(
+            "cerberus: reload: the server's metrics_listen is off, so its outcome cannot be \
+             read; send SIGHUP yourself (kill -HUP {pid}) and read its log"
+        );
+        return ExitCode::from(2);
+    };
+    match cerberus::control::reload(pid, addr, timeout) {
+        Ok(()) => {
+            eprintln!("cerberus: reloaded: every worker serves the new configuration");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cerberus: reload: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The metrics address a server with this config file listens on (`None`: off). A file that
+/// does not parse as a whole still names its `metrics_listen`.
+fn metrics_listen_of(path: Option<&std::path::Path>) -> Option<SocketAddr> {
+    let text = path.and_then(|p| std::fs::read_to_string(p).ok());
+    let listen = text
+        .as_deref()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("metrics_listen")?
+                .as_str()?
+                .parse::<MetricsListen>()
+                .ok()
+        })
+        .unwrap_or(Config::default().metrics_listen);
+    cerberus::control::metrics_addr(&Config {
+        metrics_listen: listen,
+        ..Config::default()
+    })
 }

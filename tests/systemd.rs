@@ -227,9 +227,18 @@ fn reload_under_load_loses_nothing() {
     r.expect("reload_same_pid", "yes");
 }
 
+/// `systemctl reload` returns once every worker serves the new config (ExecReload= is
+/// `cerberus reload`): 100 reloads, each followed at once by a request that must see it.
+#[test]
+fn systemctl_reload_returns_once_the_new_config_is_in_force() {
+    let Some(r) = service() else { return };
+    r.expect("ack_reloads_stale", "0");
+}
+
 #[test]
 fn a_broken_config_on_reload_keeps_the_old_one_and_says_so() {
     let Some(r) = service() else { return };
+    assert_ne!(r.get("broken_reload_rc"), "0", "systemctl reload succeeded");
     r.expect("broken_active", "active");
     let status = r.get("broken_status");
     assert!(

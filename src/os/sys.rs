@@ -53,6 +53,20 @@ pub fn monotonic() -> std::time::Duration {
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Send `signal` to the process `pid`. Pids 0 and 1 are refused: 0 would signal our own
+/// process group, and 1 is the init system.
+pub fn kill(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|&p| p > 1)
+        .ok_or_else(|| std::io::Error::other(format!("{pid} is not a process to signal")))?;
+    // SAFETY: kill takes two integers and touches no memory of this process.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Set TCP_DEFER_ACCEPT on a listening socket: accept a connection once data arrives, or
 /// after `secs` seconds of silence (the kernel rounds up to a SYN-ACK retransmission); 0 turns
 /// it off.

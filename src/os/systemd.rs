@@ -47,9 +47,16 @@ pub fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
 
-/// Listening sockets passed by socket activation (`LISTEN_FDS`, `LISTEN_PID`), if any. The
-/// variables are removed so that child processes do not inherit them.
-pub fn listeners() -> std::io::Result<Vec<TcpListener>> {
+/// Take the listening sockets passed by socket activation (`LISTEN_FDS`, `LISTEN_PID`), if
+/// any, and remove the variables so that nothing takes them again (child processes included).
+///
+/// # Safety
+///
+/// Call it at most once, from `main`, before any other thread starts: the variables are read
+/// and removed while no other thread can read the environment, and descriptors 3 and up that
+/// `LISTEN_FDS` names for this process must not be owned by anything else in it (a service
+/// manager passed them, and nothing has taken them yet). The returned listeners own them.
+pub unsafe fn take_inherited_listeners() -> std::io::Result<Vec<TcpListener>> {
     let pid = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok());
@@ -62,9 +69,10 @@ pub fn listeners() -> std::io::Result<Vec<TcpListener>> {
     match (pid, count) {
         (Some(pid), Some(count)) if pid == std::process::id() && count > 0 => {
             (3..3 + count)
-                // SAFETY: LISTEN_PID names this process, so systemd passed us descriptors
-                // 3..3+LISTEN_FDS for us to own; each is taken once, here, and the variables are
-                // removed above so nothing later takes them again.
+                // SAFETY: LISTEN_PID names this process, so the service manager passed us
+                // descriptors 3..3+LISTEN_FDS, and our caller vouches that nothing else owns
+                // them; each is taken once, here, and the variables are removed above so
+                // nothing later takes them again.
                 .map(|fd| unsafe { crate::os::sys::take_listener(fd) })
                 .collect()
         }

@@ -96,6 +96,41 @@ impl Generation {
         self.workers.iter().for_each(|w| w.send(make()));
     }
 
+    /// Wait until every worker of this generation reported applying the reload of `epoch`
+    /// (reports of other kinds, or of other generations, that arrive meanwhile are handed to
+    /// `other`; acknowledgements of earlier reloads are dropped).
+    pub fn wait_reloaded(
+        &self,
+        reports: &Receiver<(u64, Report)>,
+        epoch: u64,
+        timeout: Duration,
+        mut other: impl FnMut(u64, Report),
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut applied = 0;
+        while applied < self.workers.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match reports.recv_timeout(left) {
+                Ok((n, Report::Reloaded { epoch: e })) if n == self.number => {
+                    applied += usize::from(e == epoch);
+                }
+                Ok((n, Report::Fatal(id, e))) if n == self.number => {
+                    other(n, Report::Fatal(id, e.clone()));
+                    return Err(format!("worker {id} failed: {e}"));
+                }
+                Ok((n, report)) => other(n, report),
+                Err(_) => {
+                    return Err(format!(
+                        "{} of {} workers applied it within {timeout:?}",
+                        applied,
+                        self.workers.len()
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Wait until every worker of this generation reported `Ready` (reports of other
     /// generations that arrive meanwhile are handed to `other`).
     pub fn wait_ready(

@@ -25,7 +25,8 @@ use crate::worker::{Command, Report, Shared};
 use generation::{Generation, Start};
 use listeners::Listeners;
 
-/// How long a new generation of workers may take to start listening.
+/// How long a new generation of workers may take to start listening, and the workers may take
+/// to apply an in-place reload (a worker applies it between two events: milliseconds).
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// The deadline [`deadline_after`] gives a wait too long for the clock to represent: a year
 /// is as good as never for a drain, and far from overflowing itself.
@@ -39,6 +40,8 @@ pub struct Server {
     source: Option<ConfigSource>,
     /// Routes added by the library user, kept across reloads.
     extra: Vec<Route>,
+    /// Listening sockets to serve instead of binding `listen` (socket activation).
+    inherited: Vec<std::net::TcpListener>,
 }
 
 impl Server {
@@ -54,6 +57,7 @@ impl Server {
             config,
             source: None,
             extra: Vec::new(),
+            inherited: Vec::new(),
         })
     }
 
@@ -65,7 +69,16 @@ impl Server {
             config,
             source: Some(source),
             extra: Vec::new(),
+            inherited: Vec::new(),
         })
+    }
+
+    /// Serve these listening sockets (for example those systemd passed, from
+    /// [`take_inherited_listeners`](crate::take_inherited_listeners)) instead of binding
+    /// `listen`; they are kept across reloads, and a reload cannot move them.
+    pub fn with_listeners(mut self, listeners: Vec<std::net::TcpListener>) -> Server {
+        self.inherited = listeners;
+        self
     }
 
     /// Add a route of your own, tried after the configured ones.
@@ -77,13 +90,8 @@ impl Server {
     /// Serve until SIGTERM or SIGINT, then drain and return.
     pub fn run(self) -> Result<(), Box<dyn Error>> {
         let signals = forward_signals()?;
-        let inherited = systemd::listeners()?;
         let count = worker_count(&self.config);
-        let listeners = if inherited.is_empty() {
-            Listeners::claim(self.config.listen, count, self.config.backlog)?
-        } else {
-            Listeners::inherited(inherited)?
-        };
+        let listeners = listeners_for(&self.config, count, self.inherited)?;
         listeners.set_defer_accept(self.config.defer_accept);
         let observed = Arc::new(Observed::new());
         // Before the workers, so a taken metrics address stops start-up before any request
@@ -106,6 +114,7 @@ impl Server {
             listeners,
             generations: Vec::new(),
             next_number: 0,
+            epoch: 0,
             reports_tx,
             reports,
             observed,
@@ -139,6 +148,8 @@ struct Supervisor {
     /// The newest generation last; older ones are draining.
     generations: Vec<Generation>,
     next_number: u64,
+    /// The last in-place reload sent to the workers, to match their acknowledgements.
+    epoch: u64,
     reports_tx: Sender<(u64, Report)>,
     reports: Receiver<(u64, Report)>,
     observed: Arc<Observed>,
@@ -267,6 +278,7 @@ impl Supervisor {
             return;
         };
         match report {
+            // Acknowledgements that came after their reload was given up on.
             Report::Ready { .. } | Report::Reloaded { .. } => return,
             Report::Exited(_) => {}
             Report::Fatal(id, e) => {
@@ -329,10 +341,24 @@ impl Supervisor {
                 self.listeners.set_defer_accept(shared.config.defer_accept);
             }
             self.shared = shared.clone();
+            self.epoch += 1;
+            let epoch = self.epoch;
             self.current().send(|| Command::Reload {
                 shared: shared.clone(),
-                epoch: 0,
+                epoch,
             });
+            // Done only once every worker serves new requests by it: whoever asked (systemd,
+            // `cerberus reload`) may rely on the next request seeing the new config.
+            let mut early = Vec::new();
+            let applied =
+                self.current()
+                    .wait_reloaded(&self.reports, epoch, START_TIMEOUT, |n, r| {
+                        early.push((n, r))
+                    });
+            for (n, r) in early {
+                self.on_report(n, r);
+            }
+            applied.map_err(|e| format!("the workers did not confirm the new config: {e}"))?;
             return Ok("routes, responses, limits and timeouts".to_owned());
         }
         let new_config = &shared.config;
@@ -378,6 +404,20 @@ impl Supervisor {
 fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(timeout).unwrap_or(now + FAR)
+}
+
+/// The sockets to serve: the ones given (socket activation), or new ones bound to `listen`.
+/// Never anything from the environment: only `main` may take inherited descriptors.
+fn listeners_for(
+    config: &Config,
+    count: usize,
+    given: Vec<std::net::TcpListener>,
+) -> Result<Listeners, Box<dyn Error>> {
+    if given.is_empty() {
+        Ok(Listeners::claim(config.listen, count, config.backlog)?)
+    } else {
+        Ok(Listeners::inherited(given)?)
+    }
 }
 
 fn build_router(config: &Config, extra: &[Route]) -> std::io::Result<Router> {
@@ -479,6 +519,33 @@ mod tests {
         };
         assert!(Server::new(pathless).is_err());
         assert!(Server::new(Config::default()).is_ok());
+    }
+
+    /// `LISTEN_PID`/`LISTEN_FDS` naming this very process and an open listening socket among
+    /// its descriptors: a library `Server` still binds its own, and leaves the descriptor to
+    /// its owner.
+    #[test]
+    fn a_server_never_takes_descriptors_the_environment_names() {
+        use std::os::fd::AsRawFd;
+        let owned = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = owned.as_raw_fd();
+        std::env::set_var("LISTEN_PID", std::process::id().to_string());
+        std::env::set_var("LISTEN_FDS", (fd - 2).to_string());
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        let listeners = listeners_for(&config, 1, Vec::new()).unwrap();
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        assert!(!listeners.is_inherited());
+        assert_ne!(listeners.addr, owned.local_addr().unwrap());
+        drop(listeners);
+        // Still ours: nothing closed it behind our back.
+        assert!(owned.local_addr().is_ok());
+        let given = listeners_for(&config, 1, vec![owned.try_clone().unwrap()]).unwrap();
+        assert!(given.is_inherited());
+        assert_eq!(given.addr, owned.local_addr().unwrap());
     }
 
     #[test]

@@ -75,11 +75,9 @@ pub enum Report {
     Fatal(usize, String),
     /// The worker finished draining and exited.
     Exited(usize),
-    /// Worker `id` applied the [`Command::Reload`] of `epoch`: every request that starts from
+    /// The worker applied the [`Command::Reload`] of `epoch`: every request that starts from
     /// now on is served by its config.
     Reloaded {
-        /// The worker.
-        id: usize,
         /// The reload's epoch.
         epoch: u64,
     },
@@ -536,7 +534,7 @@ impl Worker {
                 Command::Shutdown => self.start_drain(),
                 Command::Reload { shared, epoch } => {
                     self.reload(shared);
-                    (self.report)(Report::Reloaded { id: self.id, epoch });
+                    (self.report)(Report::Reloaded { epoch });
                 }
                 Command::Ping => self.ctx.stats.heartbeat(),
                 Command::Adopt(stream) => self.add(stream),

@@ -74,9 +74,23 @@ say reload_nrestarts "$(prop cerberus NRestarts)"
 say reload_active "$(prop cerberus ActiveState)"
 say reload_same_pid "$([ "$(prop cerberus MainPID)" = "$pid" ] && echo yes || echo no)"
 
-# 3. A broken config on reload: still active, still the last good body, and it says so.
+# 2b. `systemctl reload` returns once the reload is in force: the request sent right after it
+# is answered under the new config, every time.
+stale=0
+for i in $(seq 1 100); do
+  config_with_body "r$i" | put_config
+  systemctl reload cerberus || stale=$((stale + 1000))
+  [ "$(curl -sS --max-time 5 http://127.0.0.1:8000/)" = "r$i" ] || stale=$((stale + 1))
+done
+say ack_reloads_stale $stale
+config_with_body "$last" | put_config
+systemctl reload cerberus
+
+# 3. A broken config on reload: `systemctl reload` fails, and the unit stays active with the
+# last good body, and says so.
 printf 'workers = "many"\n' | put_config
 systemctl reload cerberus
+say broken_reload_rc $?
 wait_until 5 sh -c 'systemctl show -p StatusText --value cerberus | grep -q "^reload failed"'
 say broken_active "$(prop cerberus ActiveState)"
 say broken_status "$(prop cerberus StatusText)"
