@@ -14,6 +14,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+mod access;
 mod conn;
 mod ctx;
 mod dispatch;
@@ -183,7 +184,7 @@ impl Worker {
                 .register(listener, Token(LISTENER_BASE - i), Interest::READABLE)?;
         }
         let now = Instant::now();
-        Ok(Worker {
+        let mut worker = Worker {
             id,
             poll,
             listeners,
@@ -192,13 +193,16 @@ impl Worker {
             due: Vec::new(),
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
-            ctx: Ctx::new(shared, stats, now, READ_BUF),
+            ctx: Ctx::new(id, shared, stats, now, READ_BUF),
             inbox,
             report,
             accept_paused_until: None,
             accept_errors: Throttle::default(),
             accept_more: false,
-        })
+        };
+        let ctx = &mut worker.ctx;
+        ctx.log.retarget(&ctx.newest.config, &ctx.stats);
+        Ok(worker)
     }
 
     fn run(&mut self) -> io::Result<()> {
@@ -228,7 +232,11 @@ impl Worker {
                 self.accept();
             }
             self.expire_timers();
+            let ctx = &mut self.ctx;
+            ctx.log
+                .flush_if_due(ctx.now, &ctx.newest.config, &ctx.stats);
             if self.ctx.draining && self.conns.is_empty() {
+                self.ctx.log.finish(&self.ctx.stats);
                 return Ok(());
             }
         }
@@ -245,10 +253,12 @@ impl Worker {
         let accept = self
             .accept_paused_until
             .map(|t| t.saturating_duration_since(now));
-        match (timer, accept) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let log = self
+            .ctx
+            .log
+            .deadline(&self.ctx.newest.config)
+            .map(|t| t.saturating_duration_since(now));
+        soonest(soonest(timer, accept), log)
     }
 
     /// Accept from every listener.
@@ -269,7 +279,7 @@ impl Worker {
                 return;
             };
             match listener.accept() {
-                Ok((stream, _)) => self.add(stream),
+                Ok((stream, peer)) => self.add(stream, peer.ip()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if out_of_fds(&e) => {
                     let now = Instant::now();
@@ -289,11 +299,11 @@ impl Worker {
         self.accept_more = true;
     }
 
-    fn add(&mut self, stream: mio::net::TcpStream) {
+    fn add(&mut self, stream: mio::net::TcpStream, peer: std::net::IpAddr) {
         // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        let conn = entry.insert(Conn::new(stream, self.ctx.newest.clone()));
+        let conn = entry.insert(Conn::new(stream, self.ctx.newest.clone(), peer));
         self.ctx.stats.opened();
         let outcome = if self.ctx.newest.config.defer_accept {
             // The kernel handed this connection over because its first bytes are here: answer
@@ -409,6 +419,8 @@ impl Worker {
     /// under the config it started with, and its connection moves after it.
     fn reload(&mut self, shared: Arc<Shared>) {
         self.ctx.newest = shared;
+        let ctx = &mut self.ctx;
+        ctx.log.retarget(&ctx.newest.config, &ctx.stats);
         for (_, conn) in self.conns.iter_mut() {
             conn.adopt(&self.ctx.newest);
         }
@@ -432,6 +444,14 @@ impl Worker {
             let outcome = self.conns[key].on_drain(&self.ctx);
             self.apply(key, outcome);
         }
+    }
+}
+
+/// The sooner of two optional timeouts.
+fn soonest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
