@@ -93,6 +93,9 @@ pub struct Stamp {
     iso: [u8; 20],
 }
 
+/// Bytes reserved before a line: a browser's line fits.
+const LINE_GUESS: usize = 384;
+
 /// Month names as the `Date` header spells them, in order.
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
@@ -137,15 +140,47 @@ impl Default for Stamp {
 }
 
 /// Append the line for `entry` (ending in a newline) in `format`, timed by `stamp`.
-pub fn write(out: &mut Vec<u8>, format: AccessLogFormat, entry: &Entry<'_>, stamp: &Stamp) {
+pub fn write(
+    out: &mut Vec<u8>,
+    format: AccessLogFormat,
+    entry: &Entry<'_>,
+    stamp: &Stamp,
+    peer: &mut PeerText,
+) {
+    // One capacity check for a typical line, instead of a growth at every piece.
+    out.reserve(LINE_GUESS);
+    let peer = peer.get(entry.peer);
     match format {
-        AccessLogFormat::Combined => combined(out, entry, stamp),
-        AccessLogFormat::Json => json(out, entry, stamp),
+        AccessLogFormat::Combined => combined(out, entry, stamp, peer),
+        AccessLogFormat::Json => json(out, entry, stamp, peer),
     }
 }
 
-fn combined(out: &mut Vec<u8>, e: &Entry<'_>, stamp: &Stamp) {
-    write_ip(out, e.peer);
+/// The last client address rendered, kept because a keep-alive connection's requests (and a
+/// busy client's connections) repeat it.
+#[derive(Debug, Clone, Default)]
+pub struct PeerText {
+    /// The address `text` renders.
+    ip: Option<IpAddr>,
+    /// Its rendering, as nginx's `$remote_addr` shows it.
+    text: Vec<u8>,
+}
+
+impl PeerText {
+    /// `ip`, rendered.
+    #[inline]
+    fn get(&mut self, ip: IpAddr) -> &[u8] {
+        if self.ip != Some(ip) {
+            self.ip = Some(ip);
+            self.text.clear();
+            write_ip(&mut self.text, ip);
+        }
+        &self.text
+    }
+}
+
+fn combined(out: &mut Vec<u8>, e: &Entry<'_>, stamp: &Stamp, peer: &[u8]) {
+    out.extend_from_slice(peer);
     out.extend_from_slice(b" - - [");
     out.extend_from_slice(&stamp.local);
     out.extend_from_slice(b"] \"");
@@ -155,9 +190,10 @@ fn combined(out: &mut Vec<u8>, e: &Entry<'_>, stamp: &Stamp) {
             target,
             version,
         } => {
-            escape_nginx(out, method);
+            // A method is token characters, none of which is ever escaped.
+            out.extend_from_slice(method);
             out.push(b' ');
-            escape_nginx(out, target);
+            escape_visible(out, target, b"\\x22", b"\\x5C");
             out.push(b' ');
             out.extend_from_slice(version.as_bytes());
         }
@@ -175,26 +211,36 @@ fn combined(out: &mut Vec<u8>, e: &Entry<'_>, stamp: &Stamp) {
     out.extend_from_slice(b"\"\n");
 }
 
-fn json(out: &mut Vec<u8>, e: &Entry<'_>, stamp: &Stamp) {
+fn json(out: &mut Vec<u8>, e: &Entry<'_>, stamp: &Stamp, peer: &[u8]) {
     out.extend_from_slice(b"{\"time\":\"");
     out.extend_from_slice(&stamp.iso);
     out.extend_from_slice(b"\",\"remote_addr\":\"");
-    write_ip(out, e.peer);
-    let (method, target, version) = match e.request {
+    out.extend_from_slice(peer);
+    match e.request {
         Request::Parsed {
             method,
             target,
             version,
-        } => (Some(method), Some(target), Some(version.as_bytes())),
-        Request::Unparsed(line) => (None, Some(line), None),
-        Request::Nothing => (None, None, None),
-    };
-    out.extend_from_slice(b"\",\"method\":");
-    json_string(out, method);
-    out.extend_from_slice(b",\"target\":");
-    json_string(out, target);
-    out.extend_from_slice(b",\"version\":");
-    json_string(out, version);
+        } => {
+            // Token characters and a fixed version need no escaping; a target is visible
+            // ASCII, where only `"` and `\` do.
+            out.extend_from_slice(b"\",\"method\":\"");
+            out.extend_from_slice(method);
+            out.extend_from_slice(b"\",\"target\":\"");
+            escape_visible(out, target, b"\\\"", b"\\\\");
+            out.extend_from_slice(b"\",\"version\":\"");
+            out.extend_from_slice(version.as_bytes());
+            out.push(b'"');
+        }
+        Request::Unparsed(line) => {
+            out.extend_from_slice(b"\",\"method\":null,\"target\":");
+            json_string(out, Some(line));
+            out.extend_from_slice(b",\"version\":null");
+        }
+        Request::Nothing => {
+            out.extend_from_slice(b"\",\"method\":null,\"target\":null,\"version\":null")
+        }
+    }
     out.extend_from_slice(b",\"status\":");
     out.extend_from_slice(itoa::Buffer::new().format(e.status).as_bytes());
     out.extend_from_slice(b",\"body_bytes_sent\":");
@@ -209,8 +255,19 @@ fn json(out: &mut Vec<u8>, e: &Entry<'_>, stamp: &Stamp) {
     out.extend_from_slice(b"}\n");
 }
 
-/// The address as nginx's `$remote_addr` shows it. IPv4 by hand (std's `Display` pads through
-/// the formatting machinery, several times the cost); IPv6 is rare enough for `Display`.
+/// Append visible ASCII (a parsed target), where only `"` and `\` need escaping: as `quote`
+/// and `backslash`.
+fn escape_visible(out: &mut Vec<u8>, mut value: &[u8], quote: &[u8], backslash: &[u8]) {
+    // Targets are short: a plain scan beats setting up memchr2.
+    while let Some(i) = value.iter().position(|&b| b == b'"' || b == b'\\') {
+        out.extend_from_slice(&value[..i]);
+        out.extend_from_slice(if value[i] == b'"' { quote } else { backslash });
+        value = &value[i + 1..];
+    }
+    out.extend_from_slice(value);
+}
+
+/// The address as nginx's `$remote_addr` shows it.
 fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
@@ -364,7 +421,7 @@ mod tests {
 
     fn line(format: AccessLogFormat, e: &Entry<'_>) -> String {
         let mut out = Vec::new();
-        write(&mut out, format, e, &stamp());
+        write(&mut out, format, e, &stamp(), &mut PeerText::default());
         String::from_utf8(out).unwrap()
     }
 

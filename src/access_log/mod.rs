@@ -40,6 +40,11 @@ pub struct Recorder {
     oldest: Option<Instant>,
     /// The time of a line, rendered once a second.
     stamp: format::Stamp,
+    /// The last client address rendered.
+    peer: format::PeerText,
+    /// Finds the end of a response's head, for its body's length; built once, because
+    /// building a searcher costs more than the search.
+    head_end: memchr::memmem::Finder<'static>,
     /// The destination this worker last told the log thread, so a reload that keeps it is
     /// not news.
     told: AccessLog,
@@ -54,6 +59,8 @@ impl Recorder {
             lines: 0,
             oldest: None,
             stamp: format::Stamp::new(),
+            peer: format::PeerText::default(),
+            head_end: memchr::memmem::Finder::new(b"\r\n\r\n"),
             told: AccessLog::Off,
         }
     }
@@ -73,7 +80,8 @@ impl Recorder {
             worker: self.worker,
             ..entry
         };
-        format::write(&mut self.buf, config.access_log_format, &entry, &self.stamp);
+        let format = config.access_log_format;
+        format::write(&mut self.buf, format, &entry, &self.stamp, &mut self.peer);
         self.lines += 1;
         self.oldest = self.oldest.or(Some(now));
         if self.buf.len() >= config.access_log_buffer {
@@ -165,9 +173,13 @@ impl Recorder {
     }
 }
 
-/// Bytes of body in `response`, one whole response: what follows its head.
-pub fn body_len(response: &[u8]) -> usize {
-    memchr::memmem::find(response, b"\r\n\r\n").map_or(0, |head| response.len() - head - 4)
+impl Recorder {
+    /// Bytes of body in `response`, one whole response: what follows its head.
+    #[inline]
+    pub fn body_len(&self, response: &[u8]) -> usize {
+        let head = self.head_end.find(response);
+        head.map_or(0, |head| response.len() - head - 4)
+    }
 }
 
 #[cfg(test)]
@@ -176,8 +188,12 @@ mod tests {
 
     #[test]
     fn the_body_is_what_follows_the_head() {
-        assert_eq!(body_len(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nhello"), 5);
-        assert_eq!(body_len(b"HTTP/1.1 204 No Content\r\n\r\n"), 0);
-        assert_eq!(body_len(b""), 0);
+        let r = Recorder::new(0);
+        assert_eq!(
+            r.body_len(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nhello\r\n\r\n"),
+            9
+        );
+        assert_eq!(r.body_len(b"HTTP/1.1 204 No Content\r\n\r\n"), 0);
+        assert_eq!(r.body_len(b""), 0);
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::ctx::Ctx;
-use crate::access_log::{self, Entry, Request};
+use crate::access_log::{Entry, Request};
 use crate::config::{AccessLog, Config};
 use crate::http::Head;
 
@@ -85,7 +85,7 @@ fn record(
         peer: ctx.peer,
         request,
         status,
-        body_bytes: access_log::body_len(&ctx.wbuf[from.min(ctx.wbuf.len())..]),
+        body_bytes: ctx.log.body_len(&ctx.wbuf[from.min(ctx.wbuf.len())..]),
         duration: Instant::now().saturating_duration_since(ctx.request_start),
         worker: 0,
         referer,

@@ -50,7 +50,10 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: 
     keep
 }
 
-/// Answer a complete request into `ctx.wbuf`; returns the status sent.
+/// Answer a complete request into `ctx.wbuf`; returns the status sent. Inlined: it is
+/// `dispatch`'s body, split out only so that every way of answering reaches one count and
+/// one log line.
+#[inline(always)]
 fn respond(head: &Head<'_>, body: &[u8], keep: bool, shared: &Shared, ctx: &mut Ctx) -> u16 {
     let method = head.method_bytes();
     let head_only = method == b"HEAD";
