@@ -10,6 +10,7 @@ counted: use compare.py or load.py for CPU time.
     cargo build --release
     python3 benches/instructions.py                       # target/release/cerberus
     python3 benches/instructions.py --bin OLD --bin NEW   # side by side
+    python3 benches/instructions.py --config on.toml      # with a config file (e.g. access log on)
 
 Scenarios:
     get        GET / on one keep-alive connection, one request per write
@@ -135,14 +136,15 @@ def wait_port(port, timeout=60):
     raise RuntimeError("server did not start")
 
 
-def instructions(binary, scenario, n):
+def instructions(binary, scenario, n, config=None):
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
              binary, "--workers", "1", "--metrics-listen", "off",
-             "--listen", "127.0.0.1:%d" % port],
+             "--listen", "127.0.0.1:%d" % port]
+            + (["--config", config] if config else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port(port)
@@ -162,6 +164,7 @@ def main():
     ap.add_argument("--bin", action="append", help="server binary (repeat to compare)")
     ap.add_argument("--scenarios", default="get,pieces16,post-json,pipe16,close")
     ap.add_argument("-n", type=int, default=400, help="requests in the smaller run")
+    ap.add_argument("--config", help="config file every binary runs with (the flags above win)")
     args = ap.parse_args()
     bins = args.bin or ["target/release/cerberus"]
     print("%-10s %s" % ("scenario", "  ".join("%22s" % os.path.basename(b)[-22:] for b in bins)))
@@ -169,8 +172,8 @@ def main():
         row = []
         for b in bins:
             # The connection (the listen socket's first accept) is in both runs: it cancels out.
-            a = instructions(b, scenario, args.n)
-            c = instructions(b, scenario, 2 * args.n)
+            a = instructions(b, scenario, args.n, args.config)
+            c = instructions(b, scenario, 2 * args.n, args.config)
             row.append((c - a) / args.n)
         print("%-10s %s" % (scenario, "  ".join("%16.0f instr" % r for r in row)), flush=True)
 

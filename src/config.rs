@@ -21,6 +21,12 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 /// (`now + timeout`) far from overflowing.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Smallest `access_log_buffer`: a batch should hold at least a few lines.
+pub const MIN_LOG_BUFFER: usize = 1024;
+/// Largest `access_log_buffer`: every worker holds one, and the log thread's queue a few
+/// dozen; 16 MiB is already a minute of lines at a busy worker's rate.
+pub const MAX_LOG_BUFFER: usize = 16 * 1024 * 1024;
+
 /// The whole configuration, as read from `--config` and overridden by flags.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -68,6 +74,23 @@ pub struct Config {
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Where each answered request gets one line: `"off"`, `"stderr"` or an absolute file
+    /// path. Off by default: a default cannot know a path the service may write (a
+    /// `DynamicUser` unit, a read-only container root), stderr would put every request through
+    /// the journal, and an upgrade should not start filling a disk unasked. The shipped
+    /// systemd unit and example config show how to turn it on. Reopened on SIGUSR1
+    /// (logrotate); a reload may change it.
+    pub access_log: AccessLog,
+    /// The access log's line format: `"combined"` (nginx's default, byte for byte) or
+    /// `"json"` (one object per line; see `access_log::format` for the field names).
+    pub access_log_format: AccessLogFormat,
+    /// Bytes of access-log lines a worker gathers before it hands them to the log thread as
+    /// one write. 64 KiB, nginx's `buffer=` default: a few hundred lines per write.
+    pub access_log_buffer: usize,
+    /// Longest time a gathered access-log line waits before it is handed over, however few
+    /// lines there are: how far behind a `tail -f` may run. One second, like the `Date` header.
+    #[serde(with = "humantime_serde")]
+    pub access_log_flush: Duration,
     /// The response when no route matches.
     pub default_response: StaticResponse,
     /// Routes, tried in order; the first match wins.
@@ -94,6 +117,10 @@ impl Default for Config {
             keepalive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            access_log: AccessLog::Off,
+            access_log_format: AccessLogFormat::Combined,
+            access_log_buffer: 64 * 1024,
+            access_log_flush: Duration::from_secs(1),
             default_response: StaticResponse::default(),
             routes: Vec::new(),
         }
@@ -137,6 +164,51 @@ pub enum Balance {
     Load,
     /// The kernel's hash of the connection's addresses chooses.
     Hash,
+}
+
+/// Where the access log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    /// No access log: the request path does not look at it again.
+    Off,
+    /// Standard error (the journal, under systemd; the container log, under a runtime).
+    Stderr,
+    /// This file, opened for appending (created with mode 0640 if missing).
+    File(PathBuf),
+}
+
+impl std::str::FromStr for AccessLog {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(AccessLog::Off),
+            "stderr" => Ok(AccessLog::Stderr),
+            path if Path::new(path).is_absolute() => Ok(AccessLog::File(path.into())),
+            _ => Err(format!(
+                "access_log = `{s}`: use \"off\", \"stderr\" or an absolute path (a relative \
+                 one would depend on the directory the service starts in)"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AccessLog {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How an access-log line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    /// nginx's `combined`: `$remote_addr - $remote_user [$time_local] "$request" $status
+    /// $body_bytes_sent "$http_referer" "$http_user_agent"`.
+    Combined,
+    /// One JSON object per line, with fixed field names.
+    Json,
 }
 
 /// What to do with JSON request bodies.
@@ -308,12 +380,19 @@ impl Config {
             ("keepalive_timeout", self.keepalive_timeout),
             ("write_timeout", self.write_timeout),
             ("drain_timeout", self.drain_timeout),
+            ("access_log_flush", self.access_log_flush),
         ] {
             if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) {
                 return Err(format!(
                     "{name} = {d:?} is out of range: it must be between 10ms and 24h"
                 ));
             }
+        }
+        if !(MIN_LOG_BUFFER..=MAX_LOG_BUFFER).contains(&self.access_log_buffer) {
+            return Err(format!(
+                "access_log_buffer = {} is out of range: it must be between 1024 and 16777216 bytes",
+                self.access_log_buffer
+            ));
         }
         let default = &self.default_response;
         let body = if default.body_file.is_some() {

@@ -28,6 +28,9 @@
 //!   the supervisor and the metrics thread meet.
 //! - `metrics`: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
 //!   counters at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
+//! - `access_log`: one line per answered request (nginx `combined` or JSON), formatted into
+//!   each worker's buffer and written in batches by a log thread (`access_log::sink`), which
+//!   SIGUSR1 makes reopen the file; lines it cannot take in time are dropped and counted.
 //! - `log`: `Throttle`, which keeps an error that repeats (an accept failing while out of file
 //!   descriptors) to one log line a second, with a count of the lines it held back.
 //! - `os`: the operating-system boundary. `os::sys` holds the `unsafe` system calls (inherited
@@ -80,6 +83,7 @@ pub mod control;
 pub mod handler;
 pub mod http;
 
+mod access_log;
 mod log;
 mod metrics;
 mod os;

@@ -238,6 +238,9 @@ worker_stats! {
         pub json_parsed: Counter = Counter::default(),
         /// JSON bodies rejected as invalid.
         pub json_rejected: Counter = Counter::default(),
+        /// Access-log lines dropped because the log thread's queue was full (the disk, or
+        /// whatever reads the log, cannot keep up); serving never waits for the log.
+        pub access_log_dropped: Counter = Counter::default(),
         /// Pings answered, so the supervisor can tell the worker's loop is turning (watchdog).
         pub heartbeat: Counter = Counter::default(),
     }
@@ -361,6 +364,12 @@ impl StatsWriter {
             true => self.stats.json_parsed.add(1),
             false => self.stats.json_rejected.add(1),
         }
+    }
+
+    /// Count access-log lines dropped.
+    #[inline]
+    pub fn access_log_dropped(&self, lines: u64) {
+        self.stats.access_log_dropped.add(lines);
     }
 
     /// Count one ping answered.
@@ -523,7 +532,7 @@ mod tests {
             + 1
             + CloseReason::ALL.len()
             + crate::http::ParseError::ALL.len()
-            + 9;
+            + 10;
         assert_eq!(before.len(), cells);
         a.absorb(&b);
         let sums: Vec<i64> = before.iter().zip(&theirs).map(|(x, y)| x + y).collect();
@@ -563,6 +572,8 @@ mod tests {
         w.json(true);
         w.json(false);
         w.heartbeat();
+        w.access_log_dropped(3);
+        assert_eq!(view.access_log_dropped.get(), 3);
         assert_eq!((view.accepted.get(), view.open.get()), (2, 1));
         assert_eq!(view.closed[CloseReason::Shutdown as usize].get(), 1);
         assert_eq!((view.bytes_received.get(), view.bytes_sent.get()), (7, 10));

@@ -163,3 +163,24 @@ fn a_route_that_can_never_match_is_refused_naming_both() {
     )
     .is_ok());
 }
+
+#[test]
+fn the_access_log_is_off_a_stream_or_an_absolute_path() {
+    assert_eq!(Config::default().access_log, AccessLog::Off);
+    let c = parse("access_log = \"/var/log/cerberus/access.log\"\naccess_log_format = \"json\"")
+        .unwrap();
+    assert_eq!(
+        c.access_log,
+        AccessLog::File("/var/log/cerberus/access.log".into())
+    );
+    assert_eq!(c.access_log_format, AccessLogFormat::Json);
+    assert_eq!(
+        parse("access_log = \"stderr\"").unwrap().access_log,
+        AccessLog::Stderr
+    );
+    let e = parse("access_log = \"logs/access.log\"").unwrap_err();
+    assert!(e.contains("absolute path"), "{e}");
+    let e = parse("access_log_buffer = 10").unwrap_err();
+    assert!(e.contains("access_log_buffer"), "{e}");
+    assert!(parse("access_log_format = \"common\"").is_err());
+}

@@ -124,6 +124,12 @@ const JSON: Family = Family::new(
     COUNTER,
     &["result"],
 );
+const ACCESS_LOG_DROPPED: Family = Family::new(
+    "cerberus_access_log_dropped_total",
+    "Access-log lines dropped because the log could not keep up (requests were answered).",
+    COUNTER,
+    &[],
+);
 const RELOADS: Family = Family::new(
     "cerberus_reloads_total",
     "Configuration reloads attempted, by result.",
@@ -145,7 +151,7 @@ const BUILD_INFO: Family = Family::new(
 );
 
 /// Every family [`StatsCollector`] exports, for its descriptors.
-const FAMILIES: [&Family; 13] = [
+const FAMILIES: [&Family; 14] = [
     &REQUESTS,
     &DURATION,
     &ACCEPTED,
@@ -155,6 +161,7 @@ const FAMILIES: [&Family; 13] = [
     &SENT,
     &PARSE_ERRORS,
     &JSON,
+    &ACCESS_LOG_DROPPED,
     &RELOADS,
     &LAST_RELOAD,
     &WORKERS,
@@ -297,6 +304,10 @@ impl StatsCollector {
                     Self::sum(all, |w| w.json_rejected.get()),
                 ),
             ]),
+            ACCESS_LOG_DROPPED.with(vec![counter(
+                &[],
+                Self::sum(all, |w| w.access_log_dropped.get()),
+            )]),
             RELOADS.with(vec![
                 counter(&[("result", "success")], load(&server.reloads_ok)),
                 counter(&[("result", "failure")], load(&server.reloads_failed)),
@@ -368,6 +379,8 @@ mod tests {
         (0..3).for_each(|_| a.opened());
         b.opened();
         b.closed(CloseReason::HeaderTimeout);
+        a.access_log_dropped(2);
+        b.access_log_dropped(5);
         observed.server.reloads_failed.store(2, Relaxed);
         let text = render(observed);
         let requests: Vec<&str> = text
@@ -388,6 +401,7 @@ mod tests {
             r#"cerberus_connections_closed_total{reason="header_timeout"} 1"#,
             r#"cerberus_connections_closed_total{reason="shutdown"} 0"#,
             r#"cerberus_reloads_total{result="failure"} 2"#,
+            "cerberus_access_log_dropped_total 7",
             r#"cerberus_build_info{version=""#,
             "# TYPE cerberus_request_duration_seconds histogram",
         ] {

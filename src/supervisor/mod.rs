@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use crate::config::{Config, ConfigSource, MetricsListen};
@@ -220,6 +220,7 @@ impl Supervisor {
             let timeout = wake.saturating_duration_since(Instant::now());
             select! {
                 recv(signals) -> signal => match signal {
+                    Ok(SIGUSR1) => crate::access_log::reopen(),
                     Ok(SIGHUP) if self.drain_until.is_none() => self.reload(),
                     Ok(SIGHUP) => {}
                     Ok(_) if self.drain_until.is_some() => {
@@ -454,9 +455,9 @@ fn worker_count(config: &Config) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Deliver SIGTERM, SIGINT and SIGHUP as channel messages.
+/// Deliver SIGTERM, SIGINT, SIGHUP and SIGUSR1 (reopen the access log) as channel messages.
 fn forward_signals() -> std::io::Result<Receiver<i32>> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
         .name("cerberus-signals".into())

@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crossbeam_channel::{SendError, Sender};
-use mio::net::TcpStream;
 use mio::Waker;
 
 use super::Command;
@@ -88,6 +87,11 @@ const OVERLOAD_PERCENT: usize = 110;
 /// Nor below this many requests per [`REBALANCE`] (100 a second): a quiet server needs no
 /// evening out.
 const MIN_REQUESTS: usize = 20;
+
+/// Only a connection that answered at least this many requests in the last [`REBALANCE`]
+/// (25 a second) is worth moving: fewer is noise, such as the one request each connection of
+/// a burst of new ones sends, and moving those would undo the even counts of accept.
+pub const MIN_MOVED_REQUESTS: u32 = 5;
 
 impl Team {
     /// Publish the requests worker `me` answered in the last [`REBALANCE`], and decide whether
@@ -211,15 +215,11 @@ impl Team {
         self.loads[w].0.load(Relaxed)
     }
 
-    /// Give worker `to` a connection assigned to it (`moved`: one already served elsewhere,
-    /// between requests). If its channel is closed (it failed), the assignment is undone and
-    /// the stream comes back.
-    pub fn hand_off(&self, to: usize, stream: TcpStream, moved: bool) -> Result<(), TcpStream> {
+    /// Give worker `to` a connection assigned to it ([`Command::Adopt`] or
+    /// [`Command::Resume`]). If its channel is closed (it failed), the assignment is undone
+    /// and the command comes back.
+    pub fn hand_off(&self, to: usize, command: Command) -> Result<(), Command> {
         let mailbox = &self.mailboxes[to];
-        let command = match moved {
-            false => Command::Adopt(stream),
-            true => Command::Resume(stream),
-        };
         match mailbox.commands.send(command) {
             Ok(()) => {
                 let _ = mailbox.waker.wake();
@@ -227,10 +227,7 @@ impl Team {
             }
             Err(SendError(command)) => {
                 self.release(to);
-                match command {
-                    Command::Adopt(stream) | Command::Resume(stream) => Err(stream),
-                    _ => unreachable!("the command sent carried a connection"),
-                }
+                Err(command)
             }
         }
     }

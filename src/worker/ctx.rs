@@ -4,9 +4,11 @@
 //! This sits between the worker loop and the connections it drives, so that neither imports
 //! the other's internals.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::access_log::Recorder;
 use crate::config::Config;
 use crate::handler::{Rendered, Router};
 use crate::http::date::DateCache;
@@ -44,12 +46,25 @@ pub struct Ctx {
     pub draining: bool,
     /// When the current loop turn started.
     pub now: Instant,
+    /// This worker's access-log lines not yet handed to the log thread.
+    pub log: Recorder,
+    /// The client of the connection being served, for its access-log lines.
+    pub peer: IpAddr,
+    /// When the oldest request pending on the connection being served started (its first
+    /// byte, or this turn): access-log durations run from it, as the duration histogram's do.
+    pub request_start: Instant,
 }
 
 impl Ctx {
-    /// The context of a worker starting at `now` under `newest`, with a write buffer of
+    /// The context of worker `id` starting at `now` under `newest`, with a write buffer of
     /// `capacity` bytes.
-    pub fn new(newest: Arc<Shared>, stats: StatsWriter, now: Instant, capacity: usize) -> Ctx {
+    pub fn new(
+        id: usize,
+        newest: Arc<Shared>,
+        stats: StatsWriter,
+        now: Instant,
+        capacity: usize,
+    ) -> Ctx {
         Ctx {
             newest,
             wbuf: Vec::with_capacity(capacity),
@@ -59,6 +74,9 @@ impl Ctx {
             stats,
             draining: false,
             now,
+            log: Recorder::new(id),
+            peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            request_start: now,
         }
     }
 

@@ -2,6 +2,7 @@
 //! the head is complete and before any body is read ([`check_head`]); then, once the request
 //! is complete, JSON validation, routing, the handler, and counting the result ([`dispatch`]).
 
+use super::access;
 use super::ctx::{Ctx, Shared};
 use crate::config::JsonMode;
 use crate::handler::{Request, Responder, Routed};
@@ -13,7 +14,7 @@ const SERVER_METHODS: &[u8] = b"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
 /// Check what the head alone decides. A head that fails is answered at once, with
 /// `Connection: close`, and its body is never waited for; returns whether the head passed.
-pub fn check_head(head: &Head<'_>, ctx: &mut Ctx) -> bool {
+pub fn check_head(head: &Head<'_>, shared: &Shared, ctx: &mut Ctx) -> bool {
     let method = head.method_bytes();
     let head_only = method == b"HEAD";
     let status = if head.version() == Version::Http11 && head.host_count() != 1 {
@@ -23,7 +24,7 @@ pub fn check_head(head: &Head<'_>, ctx: &mut Ctx) -> bool {
     } else {
         return true;
     };
-    let date = ctx.date.get();
+    let (from, date) = (ctx.wbuf.len(), ctx.date.get());
     response::write_error(
         &mut ctx.wbuf,
         status,
@@ -32,16 +33,30 @@ pub fn check_head(head: &Head<'_>, ctx: &mut Ctx) -> bool {
         head_only,
     );
     ctx.stats.request(method, status);
+    access::answered(head, status, from, &shared.config, ctx);
     false
 }
 
-/// Route and answer a complete request by `shared`; returns whether the connection stays open.
-/// `more`: another complete request follows in what has been received. While draining, only
-/// the last one received is answered with `Connection: close`, so none already here is lost.
+/// Route and answer a complete request by `shared`, count it and log it; returns whether the
+/// connection stays open. `more`: another complete request follows in what has been received.
+/// While draining, only the last one received is answered with `Connection: close`, so none
+/// already here is lost.
 pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: &mut Ctx) -> bool {
+    let keep = head.keep_alive() && (!ctx.draining || more);
+    let from = ctx.wbuf.len();
+    let status = respond(head, body, keep, shared, ctx);
+    ctx.stats.request(head.method_bytes(), status);
+    access::answered(head, status, from, &shared.config, ctx);
+    keep
+}
+
+/// Answer a complete request into `ctx.wbuf`; returns the status sent. Inlined: it is
+/// `dispatch`'s body, split out only so that every way of answering reaches one count and
+/// one log line.
+#[inline(always)]
+fn respond(head: &Head<'_>, body: &[u8], keep: bool, shared: &Shared, ctx: &mut Ctx) -> u16 {
     let method = head.method_bytes();
     let head_only = method == b"HEAD";
-    let keep = head.keep_alive() && (!ctx.draining || more);
     let conn = match (keep, head.version()) {
         (false, _) => ConnectionHeader::Close,
         (true, Version::Http10) => ConnectionHeader::KeepAlive,
@@ -60,8 +75,7 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: 
                 &[("Content-Type", b"application/json")],
                 text.as_bytes(),
             );
-            ctx.stats.request(method, 400);
-            return keep;
+            return 400;
         }
         ctx.stats.json(true);
     }
@@ -71,8 +85,7 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: 
         // `OPTIONS *` (the parser allows `*` with nothing else) asks about the server as a
         // whole, not a resource (RFC 9110 §9.3.7): what it can do, and no content.
         res.send(200, &[("Allow", SERVER_METHODS)], b"");
-        ctx.stats.request(method, 200);
-        return keep;
+        return 200;
     }
     match shared.router.route(method, head.path_bytes()) {
         Routed::Handler(handler) => handler.handle(&req, &mut res),
@@ -85,15 +98,13 @@ pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: 
             );
         }
     }
-    let status = match res.status() {
+    match res.status() {
         Some(status) => status,
         None => {
             response::write_error(&mut ctx.wbuf, 500, ctx.date.get(), conn, head_only);
             500
         }
-    };
-    ctx.stats.request(method, status);
-    keep
+    }
 }
 
 /// Why a JSON body was rejected, and where (1-based, as serde_json counts).

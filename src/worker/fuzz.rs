@@ -111,8 +111,12 @@ impl Harness {
     fn new(read_buf: usize) -> Harness {
         let stats = StatsWriter::new();
         Harness {
-            conn: Conn::new(ScriptedSocket::default(), shared()),
-            ctx: Ctx::new(shared(), stats, Instant::now(), 4096),
+            conn: Conn::new(
+                ScriptedSocket::default(),
+                shared(),
+                std::net::Ipv4Addr::LOCALHOST.into(),
+            ),
+            ctx: Ctx::new(0, shared(), stats, Instant::now(), 4096),
             rbuf: vec![0; read_buf],
             parser: RequestParser::new(),
             closed: false,

@@ -5,6 +5,7 @@
 //! counters, which only it writes ([`StatsWriter`]).
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+mod access;
 mod balance;
 mod conn;
 mod ctx;
@@ -28,7 +30,7 @@ use crate::config::Balance;
 use crate::http::RequestParser;
 use crate::log::Throttle;
 use crate::stats::{CloseReason, StatsWriter};
-use balance::REBALANCE;
+use balance::{MIN_MOVED_REQUESTS, REBALANCE};
 use conn::{Conn, Io, Outcome, Ready, Register};
 use ctx::Ctx;
 use timer::{Entry, Wheel};
@@ -60,10 +62,10 @@ pub enum Command {
     Ping,
     /// Serve this connection, accepted by another worker of the generation and assigned to
     /// this one (see [`Team`]).
-    Adopt(mio::net::TcpStream),
+    Adopt(mio::net::TcpStream, IpAddr),
     /// Serve this keep-alive connection from now on: another worker of the generation served
     /// it until now, and moved it here between requests to even out the load.
-    Resume(mio::net::TcpStream),
+    Resume(mio::net::TcpStream, IpAddr),
 }
 
 /// From a worker to the supervisor.
@@ -225,7 +227,7 @@ impl Worker {
                 .register(listener, Token(LISTENER_BASE - i), Interest::READABLE)?;
         }
         let now = Instant::now();
-        Ok(Worker {
+        let mut worker = Worker {
             id: start.id,
             poll,
             listeners,
@@ -234,7 +236,7 @@ impl Worker {
             due: Vec::new(),
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
-            ctx: Ctx::new(start.shared, start.stats, now, READ_BUF),
+            ctx: Ctx::new(start.id, start.shared, start.stats, now, READ_BUF),
             inbox,
             report,
             team: start.team,
@@ -243,7 +245,10 @@ impl Worker {
             accept_paused_until: None,
             accept_errors: Throttle::default(),
             accept_more: false,
-        })
+        };
+        let ctx = &mut worker.ctx;
+        ctx.log.retarget(&ctx.newest.config, &ctx.stats);
+        Ok(worker)
     }
 
     fn run(&mut self) -> io::Result<()> {
@@ -276,8 +281,12 @@ impl Worker {
             if self.ctx.now >= self.next_rebalance {
                 self.rebalance();
             }
+            let ctx = &mut self.ctx;
+            ctx.log
+                .flush_if_due(ctx.now, &ctx.newest.config, &ctx.stats);
             // A connection on its way here counts in the team's load: wait for it.
             if self.ctx.draining && self.conns.is_empty() && self.team.retire(self.id) {
+                self.ctx.log.finish(&self.ctx.stats);
                 return Ok(());
             }
         }
@@ -297,7 +306,12 @@ impl Worker {
         // Only a worker with connections has load to even out.
         let rebalance = (!self.conns.is_empty() && self.team.size() > 1)
             .then(|| self.next_rebalance.saturating_duration_since(now));
-        [timer, accept, rebalance].into_iter().flatten().min()
+        let log = self
+            .ctx
+            .log
+            .deadline(&self.ctx.newest.config)
+            .map(|t| t.saturating_duration_since(now));
+        [timer, accept, rebalance, log].into_iter().flatten().min()
     }
 
     /// Accept from every listener.
@@ -318,7 +332,7 @@ impl Worker {
                 return;
             };
             match listener.accept() {
-                Ok((stream, _)) => self.assign(stream),
+                Ok((stream, peer)) => self.assign(stream, peer.ip()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if out_of_fds(&e) => {
                     let now = Instant::now();
@@ -340,28 +354,29 @@ impl Worker {
 
     /// A connection this worker accepted: serve it here, or hand it to the least loaded worker
     /// when this one is over its fair share (`balance = "load"`).
-    fn assign(&mut self, stream: mio::net::TcpStream) {
+    fn assign(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
         let balance = self.ctx.newest.config.balance == Balance::Load;
         let to = self.team.assign(self.id, balance);
         if to == self.id {
-            return self.add(stream);
+            return self.add(stream, peer);
         }
-        match self.team.hand_off(to, stream, false) {
+        match self.team.hand_off(to, Command::Adopt(stream, peer)) {
             Ok(()) => self.ctx.stats.handed_off(),
             // That worker failed: serve it here after all.
-            Err(stream) => {
+            Err(Command::Adopt(stream, peer)) => {
                 self.team.keep(self.id);
-                self.add(stream);
+                self.add(stream, peer);
             }
+            Err(_) => unreachable!("hand_off gives back the command it was given"),
         }
     }
 
     /// Serve a connection assigned to this worker (its load already counts it).
-    fn add(&mut self, stream: mio::net::TcpStream) {
+    fn add(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
         // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        let conn = entry.insert(Conn::new(stream, self.ctx.newest.clone()));
+        let conn = entry.insert(Conn::new(stream, self.ctx.newest.clone(), peer));
         self.ctx.stats.opened();
         let outcome = if self.ctx.newest.config.defer_accept {
             // The kernel handed this connection over because its first bytes are here: answer
@@ -429,11 +444,17 @@ impl Worker {
     }
 
     /// Serve a keep-alive connection another worker moved here between requests.
-    fn resume(&mut self, stream: mio::net::TcpStream) {
+    fn resume(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
+        self.ctx.stats.moved_in();
+        self.resume_here(stream, peer);
+    }
+
+    /// Serve a connection between requests (moved here, or whose move failed: its count is
+    /// already here).
+    fn resume_here(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
         let key = self
             .conns
-            .insert(Conn::moved(stream, self.ctx.newest.clone()));
-        self.ctx.stats.moved_in();
+            .insert(Conn::moved(stream, self.ctx.newest.clone(), peer));
         let outcome = self.conns[key].start(&self.ctx);
         self.apply(key, outcome);
     }
@@ -449,7 +470,7 @@ impl Worker {
         for (key, conn) in self.conns.iter_mut() {
             let served = conn.take_served();
             answered += served as usize;
-            if balance && served > 0 && conn.is_movable() {
+            if balance && served >= MIN_MOVED_REQUESTS && conn.is_movable() {
                 movable.push((served, key));
             }
         }
@@ -478,21 +499,19 @@ impl Worker {
         let mut conn = self.conns.remove(key);
         self.wheel.cancel(key);
         let _ = self.poll.registry().deregister(&mut conn);
-        match self.team.hand_off(to, conn.into_socket(), true) {
+        let (stream, peer) = conn.into_parts();
+        match self.team.hand_off(to, Command::Resume(stream, peer)) {
             Ok(()) => {
                 self.ctx.stats.moved_out();
                 true
             }
-            Err(stream) => {
+            Err(Command::Resume(stream, peer)) => {
                 // That worker failed: keep serving it here.
                 self.team.keep(self.id);
-                let key = self
-                    .conns
-                    .insert(Conn::moved(stream, self.ctx.newest.clone()));
-                let outcome = self.conns[key].start(&self.ctx);
-                self.apply(key, outcome);
+                self.resume_here(stream, peer);
                 false
             }
+            Err(_) => unreachable!("hand_off gives back the command it was given"),
         }
     }
 
@@ -537,8 +556,8 @@ impl Worker {
                     (self.report)(Report::Reloaded { epoch });
                 }
                 Command::Ping => self.ctx.stats.heartbeat(),
-                Command::Adopt(stream) => self.add(stream),
-                Command::Resume(stream) => self.resume(stream),
+                Command::Adopt(stream, peer) => self.add(stream, peer),
+                Command::Resume(stream, peer) => self.resume(stream, peer),
             }
         }
     }
@@ -548,6 +567,8 @@ impl Worker {
     /// under the config it started with, and its connection moves after it.
     fn reload(&mut self, shared: Arc<Shared>) {
         self.ctx.newest = shared;
+        let ctx = &mut self.ctx;
+        ctx.log.retarget(&ctx.newest.config, &ctx.stats);
         for (_, conn) in self.conns.iter_mut() {
             conn.adopt(&self.ctx.newest);
         }

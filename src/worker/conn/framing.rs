@@ -4,6 +4,7 @@
 //! error response that ends a connection on bad input. While draining,
 //! [`complete_request_at`] tells whether another whole request is already here.
 
+use super::super::access;
 use super::super::ctx::{Ctx, Shared};
 use super::super::dispatch::{check_head, dispatch};
 use super::reading::{Reader, Reading};
@@ -42,10 +43,10 @@ impl Reader {
                 self.reading = Reading::Head { partial: Some(own) };
                 return None;
             }
-            Status::Error(e) => return Some(self.reject(e, data, ctx)),
+            Status::Error(e) => return Some(self.reject(e, data, shared, ctx)),
             Status::Complete(head, n) => (head, n),
         };
-        if !check_head(&head, ctx) {
+        if !check_head(&head, shared, ctx) {
             // Answered already; whatever follows (its body, perhaps) is not read.
             self.reading = Reading::Closing {
                 unread: data.len() > head_len,
@@ -67,7 +68,7 @@ impl Reader {
                 }
                 return None;
             }
-            Err(e) => return Some(self.reject(e, data, ctx)),
+            Err(e) => return Some(self.reject(e, data, shared, ctx)),
         };
         self.reading = Reading::Head { partial: None };
         // Only while draining does it matter whether another request is already here.
@@ -157,10 +158,11 @@ impl Reader {
     }
 
     /// Queue the error response for `e` and stop answering on this connection.
-    fn reject(&mut self, e: ParseError, data: &[u8], ctx: &mut Ctx) -> usize {
+    fn reject(&mut self, e: ParseError, data: &[u8], shared: &Shared, ctx: &mut Ctx) -> usize {
         ctx.stats.parse_error(e);
         // Its duration is recorded by `answer`, like any answered request.
         ctx.stats.request(b"other", e.status());
+        let from = ctx.wbuf.len();
         response::write_error(
             &mut ctx.wbuf,
             e.status(),
@@ -168,6 +170,7 @@ impl Reader {
             ConnectionHeader::Close,
             is_head_request(data),
         );
+        access::rejected(data, e.status(), from, &shared.config, ctx);
         self.reading = Reading::Closing { unread: true };
         data.len()
     }

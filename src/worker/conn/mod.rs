@@ -16,13 +16,16 @@
 //! buffer is empty between events.
 
 use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use super::access;
 use super::ctx::{Ctx, Shared};
+use crate::config::AccessLog;
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::RequestParser;
 use crate::stats::CloseReason;
@@ -119,11 +122,16 @@ pub struct Conn<S = TcpStream> {
     /// Requests answered since the worker last asked ([`Conn::take_served`]): how busy the
     /// connection is, when the worker looks for one to move to a less loaded worker.
     served: u32,
+    /// The client's address, for the access log: an IPv4 address as IPv4-mapped IPv6, so that
+    /// it is 16 plain bytes with no tag. It costs a connection exactly those 16 bytes (112 to
+    /// 128 in a release build).
+    peer: Ipv6Addr,
 }
 
 impl<S: Socket> Conn<S> {
-    /// A new connection, waiting for its first request, served under `shared` until then.
-    pub fn new(stream: S, shared: Arc<Shared>) -> Conn<S> {
+    /// A new connection from `peer`, waiting for its first request, served under `shared`
+    /// until then.
+    pub fn new(stream: S, shared: Arc<Shared>, peer: IpAddr) -> Conn<S> {
         Conn {
             stream,
             shared,
@@ -132,15 +140,19 @@ impl<S: Socket> Conn<S> {
             timeouts: Timeouts::new(),
             registered: None,
             served: 0,
+            peer: match peer {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
+            },
         }
     }
 
     /// A connection moved here from another worker between requests (see
     /// [`Conn::is_movable`]).
-    pub fn moved(stream: S, shared: Arc<Shared>) -> Conn<S> {
+    pub fn moved(stream: S, shared: Arc<Shared>, peer: IpAddr) -> Conn<S> {
         Conn {
             reader: Reader::between_requests(),
-            ..Conn::new(stream, shared)
+            ..Conn::new(stream, shared, peer)
         }
     }
 
@@ -158,9 +170,13 @@ impl<S: Socket> Conn<S> {
         std::mem::take(&mut self.served)
     }
 
-    /// The socket, to move the connection to another worker.
-    pub fn into_socket(self) -> S {
-        self.stream
+    /// The socket and the client's address, to move the connection to another worker.
+    pub fn into_parts(self) -> (S, IpAddr) {
+        let peer = match self.peer.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(self.peer),
+        };
+        (self.stream, peer)
     }
 
     /// The first registration and the header deadline, which runs from accept.
@@ -170,6 +186,7 @@ impl<S: Socket> Conn<S> {
 
     /// Handle what epoll reported: write what is owed, then read and answer.
     pub fn on_event(&mut self, ready: Ready, io: Io<'_>, ctx: &mut Ctx) -> Outcome {
+        self.introduce(ctx);
         let next = self.event(ready, io, ctx);
         self.outcome(next, ctx, false)
     }
@@ -193,10 +210,12 @@ impl<S: Socket> Conn<S> {
         match self.timeouts.waiting() {
             Waiting::Head if fresh && ctx.draining => CloseReason::Shutdown,
             Waiting::Head => {
+                self.introduce(ctx);
                 self.reader.close(false);
-                let date = ctx.date.get();
+                let (from, date) = (ctx.wbuf.len(), ctx.date.get());
                 response::write_error(&mut ctx.wbuf, 408, date, ConnectionHeader::Close, false);
                 ctx.stats.request(b"other", 408);
+                access::timed_out(from, &self.shared.config, ctx);
                 let started = self.reader.started().unwrap_or(ctx.now);
                 ctx.stats.record_durations(1, ctx.now - started);
                 let _ = self.flush(ctx);
@@ -207,6 +226,17 @@ impl<S: Socket> Conn<S> {
             Waiting::Idle => CloseReason::KeepaliveTimeout,
             Waiting::Write => CloseReason::WriteTimeout,
             Waiting::Linger => CloseReason::Client,
+        }
+    }
+
+    /// Tell `ctx` who is being served, and since when, for the access log (only when it is
+    /// on: with it off, nothing reads them).
+    #[inline]
+    fn introduce(&self, ctx: &mut Ctx) {
+        if !matches!(self.shared.config.access_log, AccessLog::Off) {
+            // Logged as IPv4 again (`to_canonical` when rendered).
+            ctx.peer = IpAddr::V6(self.peer);
+            ctx.request_start = self.reader.started().unwrap_or(ctx.now);
         }
     }
 
@@ -369,5 +399,17 @@ impl mio::event::Source for Conn<TcpStream> {
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         self.stream.deregister(registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Memory per idle connection is a headline figure: the client's address costs its 16
+    /// bytes and no padding (112 -> 128 bytes in a release build; debug builds add mio's
+    /// 8-byte selector id to the socket, 128 -> 144).
+    #[test]
+    fn the_peer_address_costs_its_16_bytes_and_no_more() {
+        let limit = if cfg!(debug_assertions) { 144 } else { 128 };
+        assert!(std::mem::size_of::<super::Conn>() <= limit);
     }
 }
