@@ -172,6 +172,10 @@ impl Team {
     /// slack), else the least loaded worker. `balance`: `false` always keeps it (the kernel's
     /// hash decides), still counting.
     pub fn assign(&self, me: usize, balance: bool) -> usize {
+        if self.loads.len() == 1 {
+            self.keep(me);
+            return me;
+        }
         loop {
             let mut total = 1;
             let (mut least, mut least_load) = (me, usize::MAX);

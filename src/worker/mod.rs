@@ -278,7 +278,7 @@ impl Worker {
                 self.accept();
             }
             self.expire_timers();
-            if self.ctx.now >= self.next_rebalance {
+            if self.team.size() > 1 && self.ctx.now >= self.next_rebalance {
                 self.rebalance();
             }
             let ctx = &mut self.ctx;
@@ -300,18 +300,19 @@ impl Worker {
         // time this turn took, well inside the wheel's 10 ms tick.
         let now = self.ctx.now;
         let timer = self.wheel.next_timeout(now);
-        let accept = self
-            .accept_paused_until
-            .map(|t| t.saturating_duration_since(now));
-        // Only a worker with connections has load to even out.
-        let rebalance = (!self.conns.is_empty() && self.team.size() > 1)
-            .then(|| self.next_rebalance.saturating_duration_since(now));
-        let log = self
-            .ctx
-            .log
-            .deadline(&self.ctx.newest.config)
-            .map(|t| t.saturating_duration_since(now));
-        [timer, accept, rebalance, log].into_iter().flatten().min()
+        // The soonest of the other wake-ups, as one instant: subtracting instants is the
+        // costly part. Only a worker with connections and peers has load to even out.
+        let mut wake = self.accept_paused_until;
+        if self.team.size() > 1 && !self.conns.is_empty() {
+            wake = Some(wake.map_or(self.next_rebalance, |t| t.min(self.next_rebalance)));
+        }
+        if let Some(log) = self.ctx.log.deadline(&self.ctx.newest.config) {
+            wake = Some(wake.map_or(log, |t| t.min(log)));
+        }
+        match (timer, wake.map(|t| t.saturating_duration_since(now))) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Accept from every listener.
@@ -372,6 +373,7 @@ impl Worker {
     }
 
     /// Serve a connection assigned to this worker (its load already counts it).
+    #[inline]
     fn add(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
         // TCP_NODELAY is inherited from the listener.
         let entry = self.conns.vacant_entry();
