@@ -14,11 +14,11 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 
 fn validate(c: &mut Criterion) {
     for (name, body) in bodies::sizes() {
-        assert!(cerberus::http::json::is_valid(&body) && bodies::serde_json_valid(&body));
+        assert!(cerberus::json::is_valid(&body) && bodies::serde_json_valid(&body));
         let mut group = c.benchmark_group(format!("json/{name}"));
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function("cerberus", |b| {
-            b.iter(|| cerberus::http::json::is_valid(black_box(&body)))
+            b.iter(|| cerberus::json::is_valid(black_box(&body)))
         });
         group.bench_function("serde_json", |b| {
             b.iter(|| bodies::serde_json_valid(black_box(&body)))

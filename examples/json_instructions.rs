@@ -31,10 +31,10 @@ fn main() {
         .find(|(name, _)| name == size)
         .expect("SIZE is 200B, 1KiB or 16KiB");
     let validate: fn(&[u8]) -> bool = match validator.as_str() {
-        "cerberus" => cerberus::http::json::is_valid,
+        "cerberus" => cerberus::json::is_valid,
         "cerberus_general" => {
             body.insert(0, b'\n');
-            cerberus::http::json::is_valid
+            cerberus::json::is_valid
         }
         "serde_json" => bodies::serde_json_valid,
         _ => panic!("VALIDATOR is cerberus, cerberus_general or serde_json"),

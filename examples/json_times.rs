@@ -34,7 +34,7 @@ fn main() {
         Some(arg) => arg.parse().expect("ROUNDS is a number"),
         None => 41,
     };
-    let cerberus: fn(&[u8]) -> bool = cerberus::http::json::is_valid;
+    let cerberus: fn(&[u8]) -> bool = cerberus::json::is_valid;
     println!("| body | cerberus | serde_json | ratio (median of rounds) |");
     println!("|---|---|---|---|");
     let general = bodies::sizes().map(|(name, body)| {

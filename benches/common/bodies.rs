@@ -32,7 +32,7 @@ pub fn sizes() -> [(&'static str, Vec<u8>); 3] {
     ]
 }
 
-/// The reference verdict, as the server computed it before `cerberus::http::json`: UTF-8, then
+/// The reference verdict, as the server computed it before `cerberus::json`: UTF-8, then
 /// serde_json deserializing `IgnoredAny`.
 pub fn serde_json_valid(body: &[u8]) -> bool {
     std::str::from_utf8(body)

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let reference = std::str::from_utf8(data)
         .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
     assert_eq!(
-        cerberus::http::json::is_valid(data),
+        cerberus::json::is_valid(data),
         reference,
         "{:?}",
         data.escape_ascii().to_string()

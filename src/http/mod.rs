@@ -16,5 +16,4 @@ pub use parser::{is_head_request, RequestParser, Status, MAX_REQUEST_LINE};
 pub use scan::{is_token, trim_ows};
 
 pub mod date;
-pub mod json;
 pub mod response;

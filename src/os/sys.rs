@@ -1,8 +1,8 @@
 //! System calls that std and socket2 do not wrap, each behind a safe function except where
 //! the caller must vouch for ownership: taking file descriptors systemd passed us, reading
 //! CLOCK_MONOTONIC (std's `Instant` uses it but does not expose its value), and the one socket
-//! option socket2 does not cover (TCP_DEFER_ACCEPT). The crate's only other `unsafe` code is
-//! the parser's SSE2 scanning in `http::scan`.
+//! option socket2 does not cover (TCP_DEFER_ACCEPT), and sending a signal. The only other
+//! `unsafe` code is the scanners' SSE2 steps, beside this in `os::simd`.
 
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};

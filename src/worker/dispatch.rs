@@ -7,7 +7,8 @@ use super::ctx::{Ctx, Shared};
 use crate::config::JsonMode;
 use crate::handler::{Request, Responder, Routed};
 use crate::http::response::{self, ConnectionHeader};
-use crate::http::{json, Expect, Head, Version};
+use crate::http::{Expect, Head, Version};
+use crate::json;
 
 /// The methods the server answers, for `OPTIONS *`.
 const SERVER_METHODS: &[u8] = b"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
@@ -168,7 +169,7 @@ fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::json::tests::json_ish;
+    use crate::json::tests::json_ish;
 
     #[test]
     fn line_column_counts_from_one() {

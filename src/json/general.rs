@@ -1,10 +1,10 @@
 //! The walk over any body: [`run`], with its fast paths for tokens that fit in a window.
 
+use super::scan::json_string_stops;
 use super::{
     after_key, end_of_body, is_whitespace, number_end, pop, push, skip_whitespace, string_end,
     Outer, Stop, EMPTY, WINDOW,
 };
-use crate::http::scan::json_string_stops;
 
 /// The grammar from index `i` of `b[..len]`, where a value is expected, inside the containers
 /// of `top` (the innermost 63 levels, one bit each, 1 for an object, above a sentinel bit) and

@@ -41,10 +41,11 @@
 
 mod general;
 mod plain;
+mod scan;
 
-use super::scan::{is_plain_json, json_string_end};
 use general::run;
 use plain::plain;
+use scan::{is_plain_json, json_string_end};
 
 /// Nesting levels [`is_valid`] holds without allocating: 63 levels in a register, then 63
 /// in each of 16 words on the stack. Deeper documents keep the outer words on the heap,

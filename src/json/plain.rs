@@ -2,13 +2,13 @@
 //! needs fewer steps than [`run`](super::run) since no string can hold an escape or a
 //! control byte.
 
+use super::scan::{digits, quotes};
 use super::{
     after_key, end_of_body, number_end, push, skip_whitespace, string_end, Outer, Stop, EMPTY,
     WINDOW,
 };
-use crate::http::scan::{digits, quotes};
 
-/// The walk over a plain body (see [`is_plain_json`](crate::http::scan::is_plain_json)) that
+/// The walk over a plain body (see [`is_plain_json`](super::scan::is_plain_json)) that
 /// starts with a container: what [`run`](super::run) does, in fewer steps, since no string can
 /// hold an escape or a control byte. It stops like `run`, and has the same contract; besides,
 /// `top` is [`EMPTY`] only where the walk starts, at the body's first byte, where a container

@@ -389,7 +389,7 @@ proptest! {
 
     #[test]
     fn accepts_generated_plain_json(body in plain_text()) {
-        prop_assert!(crate::http::scan::is_plain_json(&body), "{:?}", body.escape_ascii());
+        prop_assert!(super::scan::is_plain_json(&body), "{:?}", body.escape_ascii());
         prop_assert!(is_valid(&body), "{:?}", body.escape_ascii());
     }
 
