@@ -152,8 +152,8 @@ fn taken_port_exits_1_naming_the_address() {
     assert!(stderr.contains(&addr), "address not named: {stderr}");
 }
 
-/// Hole 12 of issue 10: with `SO_REUSEPORT`, a second instance could bind the port of a
-/// running one and silently take part of its connections. It must refuse to start instead.
+/// With `SO_REUSEPORT`, a second instance could bind the port of a running one and silently
+/// take part of its connections. It must refuse to start instead.
 #[test]
 fn a_second_instance_on_the_same_port_exits_1_and_the_first_still_serves() {
     let addr = {
@@ -206,7 +206,7 @@ fn help_lists_the_flags() {
 #[test]
 fn dual_stack_listener_accepts_ipv4_and_ipv6() {
     if !common::has_ipv6_loopback() {
-        eprintln!("skipped: no IPv6 loopback on this machine");
+        common::skip("an IPv6 loopback address", "::1 must be configured on lo");
         return;
     }
     let server = Server::builder("").listen("[::]:0").start();

@@ -1,4 +1,4 @@
-//! Memory bounds (issue 10): what hostile requests and clients cost the server, measured as
+//! Memory bounds: what hostile requests and clients cost the server, measured as
 //! the growth of its peak RSS (`VmHWM`) over the peak after start-up. Each test starts its own
 //! server, so each peak is that test's alone; run with `--nocapture` to see them.
 //!

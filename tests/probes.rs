@@ -1,4 +1,4 @@
-//! The smuggling and framing probe table (issue 10): hostile and borderline requests against
+//! The smuggling and framing probe table: hostile and borderline requests against
 //! the real binary, each with the statuses it must get and whether the connection must close.
 //!
 //! The table lives in `tests/probes/`: `request.rs` (request line, versions, methods, targets,
@@ -8,9 +8,7 @@
 //! RFC 9110 require (where they allow a choice, the probe accepts each choice), not what the
 //! server does today.
 //!
-//! A probe that fails today carries `pending("hole N")`: the main test skips it (and prints
-//! that it did), and `pending_probes_still_fail` fails as soon as one passes, so that a fixed
-//! hole gets its marker removed and its probe becomes a regression test.
+//! Every probe must pass: a newly found hole gets its probe added with the fix.
 
 mod common;
 
@@ -25,7 +23,6 @@ mod probe;
 #[path = "probes/request.rs"]
 mod request;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -85,46 +82,9 @@ fn table_has_at_least_120_probes_with_unique_names() {
 #[test]
 fn probes_get_the_answers_the_rfcs_require() {
     let probes = table();
-    let (pending, ready): (Vec<Probe>, Vec<Probe>) =
-        probes.iter().partition(|p| p.pending.is_some());
-    let failures = run_all(&ready);
-    let mut by_hole: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for p in &pending {
-        by_hole.entry(p.pending.unwrap()).or_default().push(p.name);
-    }
-    eprintln!(
-        "{} probes: {} run, {} failed, {} skipped as pending:",
-        probes.len(),
-        ready.len(),
-        failures.len(),
-        pending.len()
-    );
-    for (hole, names) in &by_hole {
-        eprintln!("  skipped, pending {hole}: {}", names.join(", "));
-    }
+    let failures = run_all(&probes);
     let report: Vec<String> = failures.iter().map(|(n, e)| format!("{n}: {e}")).collect();
     assert!(report.is_empty(), "probes failed:\n{}", report.join("\n"));
-}
-
-#[test]
-fn pending_probes_still_fail() {
-    let pending: Vec<Probe> = table()
-        .into_iter()
-        .filter(|p| p.pending.is_some())
-        .collect();
-    let failures = run_all(&pending);
-    for (name, e) in &failures {
-        eprintln!("pending, still failing: {name}: {e}");
-    }
-    let passing: Vec<&str> = pending
-        .iter()
-        .map(|p| p.name)
-        .filter(|name| !failures.iter().any(|(n, _)| n == name))
-        .collect();
-    assert!(
-        passing.is_empty(),
-        "these pending probes pass now; remove their `pending` marker: {passing:?}"
-    );
 }
 
 /// The judge itself: probes whose expectations are wrong must each fail, one per way a server

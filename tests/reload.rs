@@ -1,6 +1,6 @@
 //! SIGHUP reload and systemd integration, against the real binary on loopback.
 //!
-//! The reload runs follow the bar in the lifecycle issue: wrk keeps 64 (then 1,000)
+//! The reload runs: wrk keeps 64 (then 1,000)
 //! connections busy while the test sends SIGHUP every 200 ms for 10 s, alternating two configs
 //! whose bodies differ (and, in one run, whose worker counts differ). Every response must be a
 //! 2xx carrying one of the two bodies, each body must have been served, and wrk must see no

@@ -1,7 +1,8 @@
-//! Slow clients (issue 10): thousands of slow-loris heads beside normal keep-alive clients, a
-//! body trickled slower than `body_timeout`, a client that trickles bytes but never reads its
-//! responses (hole 1), and a pipeline that completes one request and starts the next in every
-//! write (hole 2).
+//! Slow clients: thousands of slow-loris heads beside normal keep-alive clients, a body
+//! trickled slower than `body_timeout`, a client that trickles bytes but never reads its
+//! responses (closed at `write_timeout`: only bytes it takes count as progress), and a
+//! pipeline that completes one request and starts the next in every write (never timed out:
+//! the head deadline runs from the first byte of the request still incomplete).
 //!
 //! Run with `--nocapture` to see the keep-alive clients' rps and p99 with and without the attack.
 

@@ -11,7 +11,8 @@
 //!   bounded in time.
 //! - [`normalize_date`] replaces the `Date` value (after checking it is an IMF-fixdate) with
 //!   [`DATE`], so a response can be compared with a literal.
-//! - [`tool`] finds an outside tool, skipping without it but failing when `CI=true`.
+//! - [`tool`] finds an outside tool; [`skip`] is how every check without its tool says so
+//!   (`SKIPPED: ...` on the terminal), and fails instead when `CI=true`.
 //! - [`metrics_helpers`] parses the Prometheus exposition; [`metrics_tools`] runs promtool and
 //!   a real Prometheus.
 //!
@@ -27,6 +28,7 @@ pub mod metrics_helpers;
 pub mod metrics_tools;
 pub mod server;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 // The helpers by their short names (`common::Server`); each test file uses a few of them.
@@ -40,10 +42,20 @@ pub use server::{run_bin, Builder, Server, TempDir, BIN};
 /// What [`normalize_date`] puts in place of the `Date` value.
 pub const DATE: &str = "<DATE>";
 
-/// The path of the outside tool `name` on `PATH`, which Debian's `package` installs. When it
-/// is missing: with `CI=true` this panics, because CI installs it (`.ci/run`) and a skipped
-/// check there would hide a regression; elsewhere it says so on stderr and returns `None`, so
-/// the caller skips.
+/// A check cannot run because `what` is missing; `how` says how to get it. With `CI=true`
+/// this panics: CI installs every tool (`.ci/run`), and a skipped check there would hide a
+/// regression. Elsewhere it prints `SKIPPED: <what> (<how>)` and the caller returns. The line
+/// is written to stderr directly, not with `eprintln!`, which the test harness captures (and
+/// hides) for a test that passes: a local run shows what did not run.
+pub fn skip(what: &str, how: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is missing and CI=true: {how}");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what} ({how})");
+}
+
+/// The path of the outside tool `name` on `PATH`, which Debian's `package` installs; when it
+/// is missing, [`skip`] says so (or fails under `CI=true`) and this returns `None`.
 pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
@@ -51,11 +63,10 @@ pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        let hint = format!("install it with `apt-get install {package}`");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{name} is not on PATH and CI=true; {hint}");
-        }
-        eprintln!("skipping: {name} is not on PATH; {hint}");
+        skip(
+            name,
+            &format!("apt-get install {package}; .ci/run installs it"),
+        );
     }
     found
 }

@@ -2,8 +2,8 @@
 //! of limits, of `Expect`, of heads that are invalid before their body arrives, and of
 //! pipelining.
 //!
-//! Holes of issue 10 that these probes expect fixed: 6 (a head already invalid is answered at
-//! once, without waiting for its body) and 7 (no `100 Continue` to HTTP/1.0).
+//! Among them: a head that is already invalid is answered at once, without waiting for its
+//! body; an HTTP/1.0 client never gets `100 Continue`.
 
 use super::probe::{close, either, open, Probe};
 
@@ -48,7 +48,7 @@ pub const PROBES: &[Probe] = &[
     // RFC 9110 §10.1.1: a 1.0 client never gets 100 (ignore the expectation).
     close("expect_100_http10", b"POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello"),
     open("expect_100_http10_keep_alive", b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", "200").then(b"hello"),
-    // A head that is invalid already is answered at once, before any body (hole 6).
+    // A head that is invalid already is answered at once, before any body.
     close("no_host_with_length", b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", "400"),
     close("no_host_with_chunked", b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
     close("two_hosts_with_length", b"POST /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 5\r\n\r\n", "400"),

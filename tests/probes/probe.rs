@@ -85,9 +85,6 @@ pub struct Probe {
     pub after: After,
     /// A further check of the first response.
     pub check: Option<Check>,
-    /// The issue hole (or a newly found one) that makes this probe fail today; such a probe is
-    /// skipped by the main test, and must still fail in `pending_probes_still_fail`.
-    pub pending: Option<&'static str>,
 }
 
 /// A probe whose connection must stay open.
@@ -118,19 +115,10 @@ const fn probe(
         expect,
         after,
         check: None,
-        pending: None,
     }
 }
 
 impl Probe {
-    /// Mark the probe as failing today because of `hole`.
-    // Every hole known so far is fixed, so no probe uses it now; the next one found will.
-    #[allow(dead_code)]
-    pub const fn pending(mut self, hole: &'static str) -> Probe {
-        self.pending = Some(hole);
-        self
-    }
-
     /// Send `bytes` after a pause.
     pub const fn then(mut self, bytes: &'static [u8]) -> Probe {
         self.then = Some(bytes);

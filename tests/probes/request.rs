@@ -1,8 +1,7 @@
 //! Probes of the request line (method, target, version) and of `Host`.
 //!
-//! Holes of issue 10 that these probes expect fixed: 4 (absolute-form routes on its path),
-//! 5 (Host validation), 8 (asterisk-form only with OPTIONS), 10 (`HTTP/1.x` with x > 1 is
-//! 1.1).
+//! Among them: an absolute-form target is routed on its path, `Host` values are validated,
+//! asterisk-form is only for OPTIONS, and `HTTP/1.x` with x > 1 is served as 1.1.
 
 use super::probe::{close, either, open, Probe};
 use crate::common::Response;

@@ -1,4 +1,4 @@
-# Checks 1-5, 8 and 9 of issue 9 on one boot: start, hardening, sysctl, reload under load, a
+# One boot for the service unit: start, hardening, sysctl, reload under load, a
 # broken config, the watchdog, and stop with a request in flight. Facts only; see lib.sh.
 set -u
 . /opt/cerberus/tests/lib.sh

@@ -1,4 +1,4 @@
-# Checks 6 and 7 of issue 9 on one boot: socket activation on port 80 with no capability, and
+# One boot for the socket unit: socket activation on port 80 with no capability, and
 # `systemctl restart` under load while systemd holds the socket. Facts only; see lib.sh.
 set -u
 . /opt/cerberus/tests/lib.sh

@@ -1,6 +1,6 @@
-//! Configurations that used to pass `--check-config` and then misbehave (issue 10, holes 9, 11
-//! and 13): a body on a status that forbids one, a duration that overflows a deadline, a
-//! `body_file` that is a FIFO, a route that can never match. Each must fail `--check-config`
+//! Configurations that must be refused before they can misbehave: a body on a status that
+//! forbids one, a duration that would overflow a deadline, a `body_file` that is a FIFO (a
+//! read would block), a route that can never match. Each must fail `--check-config`
 //! with exit 2 and a message naming the key or route, and a SIGHUP to such a file must be
 //! refused while the old configuration keeps serving.
 
@@ -42,8 +42,8 @@ fn mkfifo(path: &Path) {
     assert!(status.success(), "mkfifo {}", path.display());
 }
 
-/// The configurations of the three holes, and what the refusal must say: durations (hole 11),
-/// bodies on 204/205/304 (hole 9), unreachable routes (hole 13), a FIFO body_file (hole 11).
+/// Each refused configuration, and what the refusal must say: out-of-range durations, bodies
+/// on 204/205/304, routes an earlier one always shadows, a FIFO `body_file`.
 const BAD: [(&str, &str); 8] = [
     (
         "drain_timeout = \"18446744073709551615s\"",
