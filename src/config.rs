@@ -74,6 +74,19 @@ pub struct Config {
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Slowest a request body may arrive, averaged over each `min_rate_window` (the first
+    /// window is the grace): a client trickling its body ("slow POST") is closed instead of
+    /// holding its connection without limit. 1 KiB/s is 16 times below the slowest client
+    /// served (a poor mobile link, 16 KiB/s), and caps the time a `max_body` body can take
+    /// at about 17 minutes. `"off"` disables it.
+    pub min_body_rate: Rate,
+    /// Slowest a client may read what it is owed, averaged the same way ("slow read").
+    pub min_send_rate: Rate,
+    /// The window the minimum rates are averaged over. 10 s smooths a stall or two of a
+    /// real network while closing a one-byte-a-second client within seconds of the first
+    /// window.
+    #[serde(with = "humantime_serde")]
+    pub min_rate_window: Duration,
     /// Where each answered request gets one line: `"off"`, `"stderr"` or an absolute file
     /// path. Off by default: a default cannot know a path the service may write (a
     /// `DynamicUser` unit, a read-only container root), stderr would put every request through
@@ -117,6 +130,9 @@ impl Default for Config {
             keepalive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            min_body_rate: Rate(1024),
+            min_send_rate: Rate(1024),
+            min_rate_window: Duration::from_secs(10),
             access_log: AccessLog::Off,
             access_log_format: AccessLogFormat::Combined,
             access_log_buffer: 64 * 1024,
@@ -149,6 +165,39 @@ impl std::str::FromStr for MetricsListen {
 }
 
 impl<'de> Deserialize<'de> for MetricsListen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A rate in bytes per second; 0 is off. Written `"1KiB/s"`, `"512B/s"`, `"2MiB/s"` or
+/// `"off"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(Rate(0));
+        }
+        let bad = || format!("`{s}` is not a rate like \"1KiB/s\", \"512B/s\" or \"off\"");
+        let amount = s.strip_suffix("/s").ok_or_else(bad)?;
+        let digits = amount.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = amount[..digits].parse().map_err(|_| bad())?;
+        let unit = match &amount[digits..] {
+            "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(unit).map(Rate).ok_or_else(bad)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?
             .parse()
@@ -380,6 +429,7 @@ impl Config {
             ("keepalive_timeout", self.keepalive_timeout),
             ("write_timeout", self.write_timeout),
             ("drain_timeout", self.drain_timeout),
+            ("min_rate_window", self.min_rate_window),
             ("access_log_flush", self.access_log_flush),
         ] {
             if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) {

@@ -200,6 +200,10 @@ labeled_enum! {
         BodyTimeout => "body_timeout",
         /// The client did not read its responses within `write_timeout`.
         WriteTimeout => "write_timeout",
+        /// The body arrived slower than `min_body_rate`.
+        MinBodyRate => "min_body_rate",
+        /// The client read its responses slower than `min_send_rate`.
+        MinSendRate => "min_send_rate",
         /// A protocol or I/O error.
         Error => "error",
         /// The server is draining.

@@ -184,3 +184,24 @@ fn the_access_log_is_off_a_stream_or_an_absolute_path() {
     assert!(e.contains("access_log_buffer"), "{e}");
     assert!(parse("access_log_format = \"common\"").is_err());
 }
+
+#[test]
+fn rates_are_read_with_their_units_and_bad_ones_are_named() {
+    use crate::config::Rate;
+    assert_eq!("1KiB/s".parse::<Rate>(), Ok(Rate(1024)));
+    assert_eq!("512B/s".parse::<Rate>(), Ok(Rate(512)));
+    assert_eq!("2MiB/s".parse::<Rate>(), Ok(Rate(2 << 20)));
+    assert_eq!("off".parse::<Rate>(), Ok(Rate(0)));
+    for bad in [
+        "1KiB",
+        "1 KiB/s",
+        "KiB/s",
+        "1kb/s",
+        "-1B/s",
+        "99999999999999999999MiB/s",
+    ] {
+        assert!(bad.parse::<Rate>().is_err(), "{bad}");
+    }
+    let e = parse("min_body_rate = \"fast\"").unwrap_err();
+    assert!(e.contains("min_body_rate") && e.contains("fast"), "{e}");
+}

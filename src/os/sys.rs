@@ -71,14 +71,47 @@ pub fn kill(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
 /// after `secs` seconds of silence (the kernel rounds up to a SYN-ACK retransmission); 0 turns
 /// it off.
 pub fn set_defer_accept(listener: &TcpListener, secs: u32) -> std::io::Result<()> {
-    let value = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
-    // SAFETY: the fd is a socket owned by `listener` and open for this call; `value` is a
-    // c_int that lives across the call, and the length passed is its size.
+    set_tcp_option(listener, libc::TCP_DEFER_ACCEPT, secs)
+}
+
+/// Set TCP_NOTSENT_LOWAT on a socket (a listener passes it to the sockets it accepts): a
+/// write takes no more once `bytes` are queued in the kernel and not yet sent.
+pub fn set_notsent_lowat(socket: &impl AsRawFd, bytes: u32) -> std::io::Result<()> {
+    set_tcp_option(socket, libc::TCP_NOTSENT_LOWAT, bytes)
+}
+
+/// The current TCP_NOTSENT_LOWAT of a socket.
+#[cfg(test)]
+pub fn notsent_lowat(socket: &impl AsRawFd) -> std::io::Result<u32> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the fd is an open socket for this call; `value` and `len` are valid and
+    // writable, and `len` says how many bytes `value` has room for.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(value as u32)
+}
+
+/// Set an integer TCP option on a socket.
+fn set_tcp_option(socket: &impl AsRawFd, option: libc::c_int, value: u32) -> std::io::Result<()> {
+    let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the fd is a socket owned by `socket` and open for this call; `value` is a c_int
+    // that lives across the call, and the length passed is its size.
     let rc = unsafe {
         libc::setsockopt(
-            listener.as_raw_fd(),
+            socket.as_raw_fd(),
             libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
+            option,
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )

@@ -63,6 +63,7 @@ impl Listeners {
         for socket in &sockets {
             // Inherited by every accepted socket (see [`bind`]).
             socket2::SockRef::from(socket).set_nodelay(true)?;
+            crate::os::sys::set_notsent_lowat(socket, NOTSENT_LOWAT)?;
         }
         Ok(Listeners {
             addr,
@@ -194,6 +195,15 @@ fn probe(addr: SocketAddr) -> io::Result<()> {
     socket.bind(&addr.into())
 }
 
+/// Unsent bytes an accepted socket queues in the kernel before a write takes no more: above
+/// it, what a client has not read waits in the connection's own buffer, where `max_output`,
+/// `write_timeout` and `min_send_rate` see it. Without it, Linux's send-buffer autotuning
+/// takes megabytes per connection, and a client reading a large response a byte a second
+/// looks idle to the server. The socket is writable again once half of it has gone, so a
+/// client that reads at all shows progress every 32 KiB; 64 KiB still keeps a fast link busy
+/// between two writable events.
+const NOTSENT_LOWAT: u32 = 64 * 1024;
+
 /// Bind one `SO_REUSEPORT` listener. An IPv6 wildcard address also accepts IPv4 (dual-stack).
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -206,6 +216,7 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here instead of
     // one per connection.
     socket.set_nodelay(true)?;
+    crate::os::sys::set_notsent_lowat(&socket, NOTSENT_LOWAT)?;
     socket.bind(&addr.into())?;
     // The kernel silently caps the backlog at net.core.somaxconn.
     socket.listen(backlog.min(i32::MAX as u32) as i32)?;
@@ -230,12 +241,16 @@ mod tests {
     }
 
     #[test]
-    fn accepted_sockets_inherit_nodelay() {
+    fn accepted_sockets_inherit_nodelay_and_the_unsent_limit() {
         let listener = bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         listener.set_nonblocking(false).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap());
+        assert_eq!(
+            crate::os::sys::notsent_lowat(&accepted).unwrap(),
+            NOTSENT_LOWAT
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Ctx {
     pub draining: bool,
     /// When the current loop turn started.
     pub now: Instant,
+    /// `now` in the timing wheel's ticks (10 ms), the clock of the minimum rates.
+    pub tick: u64,
     /// This worker's access-log lines not yet handed to the log thread.
     pub log: Recorder,
     /// The client of the connection being served, for its access-log lines.
@@ -74,6 +76,7 @@ impl Ctx {
             stats,
             draining: false,
             now,
+            tick: 0,
             log: Recorder::new(id),
             peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             request_start: now,

@@ -262,6 +262,7 @@ impl Worker {
                 return Err(e);
             }
             self.ctx.now = Instant::now();
+            self.ctx.tick = self.wheel.tick_of(self.ctx.now);
             self.ctx.date.tick(self.ctx.now);
             for event in events.iter() {
                 match event.token() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// Length of one tick: the resolution of every timeout.
 pub const TICK: Duration = Duration::from_millis(TICK_MILLIS);
 /// [`TICK`] in milliseconds.
-const TICK_MILLIS: u64 = 10;
+pub const TICK_MILLIS: u64 = 10;
 /// Number of slots: one turn of the wheel spans `SLOTS * TICK` = 5.12 s.
 const SLOTS: usize = 512;
 

@@ -30,7 +30,7 @@ use crate::http::response::{self, ConnectionHeader};
 use crate::http::RequestParser;
 use crate::stats::CloseReason;
 use reading::{ReadEnd, Reader};
-use timeouts::{Progress, Timeouts, Waiting};
+use timeouts::{Progress, Rates, Timeouts, Waiting};
 use writing::Writer;
 
 mod framing;
@@ -117,6 +117,8 @@ pub struct Conn<S = TcpStream> {
     writer: Writer,
     /// What the timer waits for.
     timeouts: Timeouts,
+    /// The minimum body and send rates' current window.
+    rates: Rates,
     /// The interest registered with the worker's poll (`None` before the first).
     registered: Option<Interest>,
     /// Requests answered since the worker last asked ([`Conn::take_served`]): how busy the
@@ -138,6 +140,7 @@ impl<S: Socket> Conn<S> {
             reader: Reader::new(),
             writer: Writer::default(),
             timeouts: Timeouts::new(),
+            rates: Rates::default(),
             registered: None,
             served: 0,
             peer: match peer {
@@ -342,13 +345,23 @@ impl<S: Socket> Conn<S> {
         }
         let answered = self.reader.take_answered();
         self.served = self.served.saturating_add(answered);
+        let written = self.writer.take_written();
+        let moved = (self.reader.take_body_bytes(), written);
+        let owes_output = !self.writer.is_empty();
+        let stage = self.reader.stage();
+        if let Some(slow) =
+            self.rates
+                .judge(stage, owes_output, moved, ctx.tick, &self.shared.config)
+        {
+            return Outcome::Close(slow);
+        }
         let progress = Progress {
-            wrote: self.writer.take_wrote(),
+            wrote: written > 0,
             answered: answered > 0,
         };
         let timeout = self.timeouts.rearm(
-            self.reader.stage(),
-            !self.writer.is_empty(),
+            stage,
+            owes_output,
             progress,
             &self.shared.config,
             ctx.draining,
@@ -404,12 +417,14 @@ impl mio::event::Source for Conn<TcpStream> {
 
 #[cfg(test)]
 mod tests {
-    /// Memory per idle connection is a headline figure: the client's address costs its 16
-    /// bytes and no padding (112 -> 128 bytes in a release build; debug builds add mio's
-    /// 8-byte selector id to the socket, 128 -> 144).
+    /// Memory per idle connection is a headline figure, so the connection has a budget: 144
+    /// bytes in a release build (112 before the client's address, 16 bytes with no padding,
+    /// and the minimum rates' window, 12 and its padding); debug builds add mio's 8-byte
+    /// selector id to the socket, 160.
     #[test]
-    fn the_peer_address_costs_its_16_bytes_and_no_more() {
-        let limit = if cfg!(debug_assertions) { 144 } else { 128 };
-        assert!(std::mem::size_of::<super::Conn>() <= limit);
+    fn a_connection_stays_within_its_memory_budget() {
+        let limit = if cfg!(debug_assertions) { 160 } else { 144 };
+        let size = std::mem::size_of::<super::Conn>();
+        assert!(size <= limit, "{size} bytes");
     }
 }

@@ -70,6 +70,9 @@ pub struct Reader {
     started: Option<Instant>,
     /// Requests answered since [`take_answered`](Self::take_answered) was last called.
     answered: u32,
+    /// Bytes of a body in progress read since [`take_body_bytes`](Self::take_body_bytes) was
+    /// last called, for the body rate.
+    body_bytes: u32,
 }
 
 impl Reader {
@@ -80,6 +83,7 @@ impl Reader {
             reading: Reading::Fresh,
             started: None,
             answered: 0,
+            body_bytes: 0,
         }
     }
 
@@ -137,6 +141,11 @@ impl Reader {
         self.reading = Reading::Lingering;
     }
 
+    /// Bytes of a body in progress read since the last call.
+    pub fn take_body_bytes(&mut self) -> u32 {
+        std::mem::take(&mut self.body_bytes)
+    }
+
     /// Requests answered since the last call (a pending head's deadline then restarts).
     pub fn take_answered(&mut self) -> u32 {
         std::mem::take(&mut self.answered)
@@ -174,8 +183,12 @@ impl Reader {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return ReadEnd::Failed,
             };
-            if matches!(self.reading, Reading::Fresh) {
-                self.reading = Reading::Head { partial: None };
+            match self.reading {
+                Reading::Fresh => self.reading = Reading::Head { partial: None },
+                Reading::Body { .. } => {
+                    self.body_bytes = self.body_bytes.saturating_add(n as u32);
+                }
+                _ => {}
             }
             ctx.stats.received(n);
             self.receive(&rbuf[..n], parser, owed, shared, ctx);

@@ -1,10 +1,12 @@
 //! Timeout policy: what a connection's one timer waits for, how long by the config the
-//! connection is served under, and when a deadline restarts. The timing itself (the wheel)
-//! belongs to the worker; this only decides.
+//! connection is served under, and when a deadline restarts; and the minimum rates, which
+//! close a client that keeps a gap timeout at bay by trickling ([`Rates`]). The timing itself
+//! (the wheel) belongs to the worker; this only decides.
 
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::stats::CloseReason;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends,
 /// so that closing does not reset the connection before the client has read our last response.
@@ -118,6 +120,68 @@ fn waiting_for(stage: Stage, owes_output: bool, progress: Progress) -> (Waiting,
     }
 }
 
+/// The minimum rates: while a connection reads a body, or owes a client output, the bytes that
+/// move in each `min_rate_window` must average at least `min_body_rate` / `min_send_rate`. The
+/// first window after the stage begins is the grace. They are judged at the connection's
+/// events: a client that trickles makes events, and one that goes silent meets the gap
+/// timeouts (`body_timeout`, `write_timeout`) instead.
+#[derive(Debug, Default)]
+pub struct Rates {
+    /// The tick the current window started at, plus one (0: no window, not in a stage that
+    /// is judged).
+    start: u32,
+    /// Bytes moved in the current window.
+    bytes: u32,
+    /// Judging a body (`false`) or output (`true`).
+    sending: bool,
+}
+
+impl Rates {
+    /// Count `moved` bytes for the stage the connection is in, at `tick` (in 10 ms ticks), and
+    /// say whether a window just ended below its minimum rate.
+    pub fn judge(
+        &mut self,
+        stage: Stage,
+        owes_output: bool,
+        moved: (u32, u32),
+        tick: u64,
+        config: &Config,
+    ) -> Option<CloseReason> {
+        let (sending, min, bytes) = match (stage, owes_output) {
+            (_, true) => (true, config.min_send_rate.0, moved.1),
+            (Stage::Body, false) => (false, config.min_body_rate.0, moved.0),
+            _ => {
+                self.start = 0;
+                return None;
+            }
+        };
+        let tick = (tick as u32).max(1);
+        if min == 0 || self.start == 0 || self.sending != sending {
+            *self = Rates {
+                start: tick,
+                bytes: 0,
+                sending,
+            };
+            return None;
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        let elapsed_ms =
+            u64::from(tick.wrapping_sub(self.start)) * super::super::timer::TICK_MILLIS;
+        if elapsed_ms < config.min_rate_window.as_millis() as u64 {
+            return None;
+        }
+        if u64::from(self.bytes) * 1000 < min.saturating_mul(elapsed_ms) {
+            return Some(match sending {
+                true => CloseReason::MinSendRate,
+                false => CloseReason::MinBodyRate,
+            });
+        }
+        self.start = tick;
+        self.bytes = 0;
+        None
+    }
+}
+
 /// How long to wait for `waiting`, by `config`. While draining, a connection with nothing in
 /// flight gets only a short grace.
 fn timeout(waiting: Waiting, config: &Config, draining: bool, fresh: bool) -> Duration {
@@ -213,5 +277,44 @@ mod tests {
             .rearm(Stage::Lingering, false, none, &c, true, true)
             .is_some());
         assert_eq!(t.rearm(Stage::Lingering, false, none, &c, true, true), None);
+    }
+
+    #[test]
+    fn a_window_below_the_minimum_rate_closes_and_one_above_starts_the_next() {
+        let c = Config {
+            min_body_rate: crate::config::Rate(1000),
+            min_send_rate: crate::config::Rate(4000),
+            min_rate_window: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let mut r = Rates::default();
+        // Ticks are 10 ms. The body's window opens at tick 100; 1,500 bytes by tick 250 (1.5 s)
+        // is not judged yet; 2,100 by tick 310 (2.1 s) is 1,000 B/s: it passes.
+        assert_eq!(r.judge(Stage::Body, false, (0, 0), 100, &c), None);
+        assert_eq!(r.judge(Stage::Body, false, (1_500, 0), 250, &c), None);
+        assert_eq!(r.judge(Stage::Body, false, (600, 0), 310, &c), None);
+        // The next window gets 1,000 bytes in 2.5 s: 400 B/s.
+        assert_eq!(
+            r.judge(Stage::Body, false, (1_000, 0), 560, &c),
+            Some(CloseReason::MinBodyRate)
+        );
+        // Owing output is judged by the send rate, from a window of its own.
+        let mut r = Rates::default();
+        assert_eq!(r.judge(Stage::Idle, true, (0, 0), 10, &c), None);
+        assert_eq!(
+            r.judge(Stage::Idle, true, (0, 7_000), 220, &c),
+            Some(CloseReason::MinSendRate)
+        );
+        // Between requests nothing is judged, and off is off.
+        let mut r = Rates::default();
+        assert_eq!(r.judge(Stage::Idle, false, (0, 0), 10, &c), None);
+        assert_eq!(r.judge(Stage::Idle, false, (0, 0), 9_000, &c), None);
+        let off = Config {
+            min_body_rate: crate::config::Rate(0),
+            ..c
+        };
+        let mut r = Rates::default();
+        assert_eq!(r.judge(Stage::Body, false, (0, 0), 10, &off), None);
+        assert_eq!(r.judge(Stage::Body, false, (1, 0), 9_000, &off), None);
     }
 }

@@ -16,8 +16,8 @@ use crate::stats::CloseReason;
 pub struct Writer {
     /// Unsent bytes; empty (and unallocated) once everything went out.
     outbuf: Vec<u8>,
-    /// Bytes went out since [`take_wrote`](Self::take_wrote) was last called.
-    wrote: bool,
+    /// Bytes that went out since [`take_written`](Self::take_written) was last called.
+    written: u32,
 }
 
 impl Writer {
@@ -31,9 +31,10 @@ impl Writer {
         self.outbuf.is_empty()
     }
 
-    /// Did bytes go out since the last call? (The write deadline restarts only then.)
-    pub fn take_wrote(&mut self) -> bool {
-        std::mem::take(&mut self.wrote)
+    /// Bytes that went out since the last call (the write deadline restarts only when some
+    /// did, and the send rate counts them).
+    pub fn take_written(&mut self) -> u32 {
+        std::mem::take(&mut self.written)
     }
 
     /// Write `ctx.wbuf` (after any older unsent bytes) and empty it; keep what the socket does
@@ -58,7 +59,7 @@ impl Writer {
         };
         ctx.wbuf.clear();
         let n = result?;
-        self.wrote |= n > 0;
+        self.written = self.written.saturating_add(n.min(u32::MAX as usize) as u32);
         ctx.stats.sent(n);
         Ok(())
     }
