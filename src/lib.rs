@@ -2,30 +2,40 @@
 //!
 //! # Layout
 //!
-//! The public API is what a library user needs: [`config`], [`handler`], [`http`] and
-//! [`Server`]. Everything else is the server's own machinery, private to the crate.
+//! The public API is what a library user needs: [`config`], [`handler`], [`http`], [`json`],
+//! [`control`], [`Server`] and [`take_inherited_listeners`]. Everything else is the server's
+//! own machinery, private to the crate.
 //!
 //! - [`config`]: the TOML configuration, its defaults and validation, and CLI overrides.
 //! - [`http`]: the wire format, pure code with no I/O and no allocation. The parsed head
 //!   (`head`), the zero-copy incremental request parser (`parser`), the field-line grammar
 //!   shared by headers and trailers (`field`), the chunked-body decoder (`chunked`), the error
-//!   kinds and their status codes (`error`), the JSON body validator (`json`); also response
+//!   kinds and their status codes (`error`), the byte scanners (`scan`); also response
 //!   writing and the `Date` cache.
+//! - [`json`]: the JSON body validator (a plain and a general walk) and its scanners; pure
+//!   code, like `http`.
 //! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing.
 //! - [`control`]: `cerberus reload`: SIGHUP to a running server, then wait (by its metrics)
 //!   until every worker serves the new config, or it was refused.
-//! - `supervisor`: the main thread and [`Server`]. Reacts to signals (SIGHUP reload,
-//!   SIGTERM/SIGINT drain) and to worker reports.
+//! - `supervisor`: the main thread and [`Server`]. Reacts to signals (SIGHUP reload, which it
+//!   reports done only once every worker applied it; SIGTERM/SIGINT drain; SIGUSR1) and to
+//!   worker reports. It never takes file descriptors from the environment: `main` does, with
+//!   [`take_inherited_listeners`], and hands them to [`Server::with_listeners`].
 //!   - `supervisor::listeners`: the `SO_REUSEPORT` sockets, kept across reloads.
 //!   - `supervisor::generation`: a generation of workers, started and drained together.
 //! - `worker`: one pinned thread with its own `mio` loop: accepting, events, timeouts.
-//!   - `worker::ctx`: what its connections share (config and routes, buffers, counters).
-//!   - `worker::conn`: one connection's state machine: reading, pipelining, backpressure.
-//!   - `worker::body`: request bodies as they arrive (chunked decoding, the drain's look-ahead).
-//!   - `worker::dispatch`: answering one complete request (checks, JSON, routing, counting).
-//!   - `worker::timer`: the timing wheel and each connection's slot in it.
-//! - `stats`: the counters each worker writes (single-writer atomics), and `Observed`, where
-//!   the supervisor and the metrics thread meet.
+//!   - `worker::ctx`: what its connections share (the newest config, buffers, counters).
+//!   - `worker::conn`: one connection, owning its state (its config, parser state, output,
+//!     timer and registration) and returning what the worker should apply: `reading`
+//!     (pipelining, backpressure), `framing` (one request's head and body), `writing`
+//!     (unsent output, lingering), `timeouts` (what the timer waits for; minimum rates).
+//!   - `worker::balance`: the generation's team: connections handed to the least loaded
+//!     worker at accept, and busy ones moved between requests.
+//!   - `worker::dispatch`: answering one complete request (checks, JSON, routing, counting);
+//!     `worker::access`: its access-log line.
+//!   - `worker::timer`: the timing wheel, with each connection's timer by slab key.
+//! - `stats`: the counters each worker writes through its one `StatsWriter`, and `Observed`,
+//!   where the supervisor and the metrics thread meet.
 //! - `metrics`: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
 //!   counters at scrape time), `/healthz` and `/readyz` on a blocking listener of its own.
 //! - `access_log`: one line per answered request (nginx `combined` or JSON), formatted into
@@ -33,10 +43,10 @@
 //!   SIGUSR1 makes reopen the file; lines it cannot take in time are dropped and counted.
 //! - `log`: `Throttle`, which keeps an error that repeats (an accept failing while out of file
 //!   descriptors) to one log line a second, with a count of the lines it held back.
-//! - `os`: the operating-system boundary. `os::sys` holds the `unsafe` system calls (inherited
-//!   file descriptors, CLOCK_MONOTONIC, TCP_DEFER_ACCEPT); `os::systemd` the notify protocol,
-//!   the watchdog and socket activation. The only other `unsafe` code is the SSE2 scanning in
-//!   `http::scan`, used by the parser and the JSON validator.
+//! - `os`: the machine boundary and the crate's only `unsafe` code (`deny(unsafe_code)`
+//!   everywhere else). `os::sys` holds the system calls (inherited file descriptors,
+//!   CLOCK_MONOTONIC, TCP options, kill); `os::systemd` the notify protocol, the watchdog and
+//!   socket activation; `os::simd` the scanners' SSE2 and SWAR steps.
 //!
 //! # Parsing a request
 //!
