@@ -63,17 +63,33 @@ def read_response(sock, buf=b""):
 
 
 class Server:
-    def __init__(self, binary, workers, balance):
+    """`mode` "hash" or "load" is the balance setting; "shared" is the alternative judged
+    against them: every worker accepts from one listening socket (passed as systemd's socket
+    activation does), so whichever worker is free takes the next connection, and nothing is
+    handed on."""
+
+    def __init__(self, binary, workers, mode):
         self.port, self.mport = free_port(), free_port()
         self.tmp = tempfile.TemporaryDirectory()
         config = os.path.join(self.tmp.name, "c.toml")
         with open(config, "w") as f:
-            f.write('balance = "%s"\n' % balance)
-        self.proc = subprocess.Popen(
-            [binary, "--config", config, "--workers", str(workers),
-             "--listen", "127.0.0.1:%d" % self.port,
-             "--metrics-listen", "127.0.0.1:%d" % self.mport],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            f.write('balance = "%s"\n' % ("hash" if mode == "shared" else mode))
+        args = [binary, "--config", config, "--workers", str(workers),
+                "--listen", "127.0.0.1:%d" % self.port,
+                "--metrics-listen", "127.0.0.1:%d" % self.mport]
+        extra = {}
+        if mode == "shared":
+            self.listener = socket.socket()
+            self.listener.bind(("127.0.0.1", self.port))
+            self.listener.listen(4096)
+            fd = self.listener.fileno()
+
+            def as_socket_activation():
+                os.dup2(fd, 3)
+                os.environ["LISTEN_FDS"] = "1"
+                os.environ["LISTEN_PID"] = str(os.getpid())
+            extra = dict(pass_fds=(fd,), preexec_fn=as_socket_activation)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **extra)
         wait_port(self.port)
         wait_port(self.mport)
 
@@ -205,8 +221,9 @@ def main():
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--rate-seconds", type=float, default=4)
+    ap.add_argument("--modes", default="hash,load,shared")
     args = ap.parse_args()
-    servers = {mode: Server(args.bin, args.workers, mode) for mode in ("hash", "load")}
+    servers = {mode: Server(args.bin, args.workers, mode) for mode in args.modes.split(",")}
     try:
         count_trials(servers, 64, args.trials)
         count_trials(servers, 1000, 3)
