@@ -353,7 +353,12 @@ fn run_batch(
         rng.below(3)
     };
     if let Err(e) = send_in_pieces(c, rng, &bytes, pieces) {
-        tally.errors.push(format!("send: {e}"));
+        // A reload may close the connection while the batch is still being written: the
+        // answers up to its `Connection: close` are there to read, and the rest is unanswered.
+        match read_batch(c, &requests, tally) {
+            Ok(Some(k)) if mix == Mix::Everything => retry(addr, &requests[k..], tally),
+            _ => tally.errors.push(format!("send: {e}")),
+        }
         return false;
     }
     let unanswered = match read_batch(c, &requests, tally) {
