@@ -7,12 +7,18 @@ mod common;
 use common::{roundtrip, run_bin, Server};
 
 fn config(body: &str) -> String {
-    format!("workers = 2\n[default_response]\nbody = \"{body}\\n\"\n")
+    config_with(2, body)
+}
+
+fn config_with(workers: usize, body: &str) -> String {
+    format!(
+        "listen = \"127.0.0.1:0\"\nworkers = {workers}\n[default_response]\nbody = \"{body}\\n\"\n"
+    )
 }
 
 fn start() -> Server {
     Server::builder(&config("v0"))
-        .workers(2)
+        .flags_from_config()
         .metrics_listen("127.0.0.1:0")
         .start()
 }
@@ -39,9 +45,12 @@ fn body(server: &Server) -> Vec<u8> {
 #[test]
 fn a_request_right_after_the_reload_returns_sees_the_new_config_every_time() {
     let server = start();
+    // Every fifth reload changes the worker count too: a new generation, on the same sockets,
+    // while the old one drains.
     for i in 1..=30 {
         let want = format!("v{i}");
-        put_config(&server, &config(&want));
+        let workers = if i % 5 == 0 { 2 + i % 3 } else { 2 };
+        put_config(&server, &config_with(workers, &want));
         let (code, stderr) = reload(&server);
         assert_eq!(code, 0, "reload {i}: {stderr}");
         assert_eq!(body(&server), format!("{want}\n").as_bytes(), "reload {i}");

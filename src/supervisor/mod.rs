@@ -342,24 +342,7 @@ impl Supervisor {
                 self.listeners.set_defer_accept(shared.config.defer_accept);
             }
             self.shared = shared.clone();
-            self.epoch += 1;
-            let epoch = self.epoch;
-            self.current().send(|| Command::Reload {
-                shared: shared.clone(),
-                epoch,
-            });
-            // Done only once every worker serves new requests by it: whoever asked (systemd,
-            // `cerberus reload`) may rely on the next request seeing the new config.
-            let mut early = Vec::new();
-            let applied =
-                self.current()
-                    .wait_reloaded(&self.reports, epoch, START_TIMEOUT, |n, r| {
-                        early.push((n, r))
-                    });
-            for (n, r) in early {
-                self.on_report(n, r);
-            }
-            applied.map_err(|e| format!("the workers did not confirm the new config: {e}"))?;
+            self.apply_now(shared)?;
             return Ok("routes, responses, limits and timeouts".to_owned());
         }
         let new_config = &shared.config;
@@ -376,7 +359,13 @@ impl Supervisor {
         let previous = std::mem::replace(&mut self.shared, shared);
         match self.start_generation(count) {
             Ok(generation) => {
-                // The new workers listen on the same sockets; now the old ones may stop.
+                // The new workers listen on the same sockets; now the old ones may stop. Until
+                // they read that, they may still accept a connection or answer one more
+                // request: they serve it by the new config, applied before they are told.
+                if let Err(e) = self.apply_now(self.shared.clone()) {
+                    // They are about to drain anyway; the new generation serves by it.
+                    eprintln!("cerberus: reload: the old workers, before they drain: {e}");
+                }
                 self.current().drain();
                 let pinned = generation.pinned;
                 self.generations.push(generation);
@@ -391,6 +380,28 @@ impl Supervisor {
                 Err(e)
             }
         }
+    }
+
+    /// Send `shared` to the workers of the current generation and wait until each serves new
+    /// requests by it: whoever asked for the reload (systemd, `cerberus reload`) may rely on
+    /// the next request seeing it.
+    fn apply_now(&mut self, shared: Arc<Shared>) -> Result<(), String> {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        self.current().send(|| Command::Reload {
+            shared: shared.clone(),
+            epoch,
+        });
+        let mut early = Vec::new();
+        let applied = self
+            .current()
+            .wait_reloaded(&self.reports, epoch, START_TIMEOUT, |n, r| {
+                early.push((n, r))
+            });
+        for (n, r) in early {
+            self.on_report(n, r);
+        }
+        applied.map_err(|e| format!("the workers did not confirm the new config: {e}"))
     }
 
     fn current(&self) -> &Generation {
