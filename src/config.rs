@@ -59,6 +59,9 @@ pub struct Config {
     pub max_body: u64,
     /// Unsent response bytes per connection before the server stops reading from it.
     pub max_output: usize,
+    /// Responses that complete later (a `shape` route's delays and drips) one connection may
+    /// have queued before the server stops reading from it.
+    pub max_pending: usize,
     /// Time allowed for a request head to arrive, from its first byte (or from accept).
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
@@ -125,6 +128,7 @@ impl Default for Config {
             json: JsonMode::Validate,
             max_body: 1024 * 1024,
             max_output: 1024 * 1024,
+            max_pending: 64,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(60),
@@ -309,6 +313,101 @@ pub enum HandlerKind {
     Echo,
     /// A JSON description of the request.
     Inspect,
+    /// A response shaped by the query string (or the route's `[route.shape]`): delays,
+    /// statuses, sizes, drips, closes and resets, for load tests.
+    Shape,
+}
+
+/// A `shape` route's `[route.shape]`: the shape its requests get by default, in the grammar of
+/// its query arguments, and what a client may ask for.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapeConfig {
+    /// Statuses by percent (`"503:20,429:5"`); the rest get the route's `status`.
+    pub status: Option<String>,
+    /// The delay (`"10ms"`, `"10ms:50,200ms:1"`, `"5ms..50ms"`, `"p50:5ms,p99:80ms"`).
+    pub delay: Option<String>,
+    /// The body size, in the same forms (`"1KiB"`).
+    pub size: Option<String>,
+    /// The body in pieces over time (`"10x100ms"`).
+    pub drip: Option<String>,
+    /// Percent of responses sent with `Connection: close`.
+    pub close: Option<String>,
+    /// Percent of requests answered with a TCP reset.
+    pub reset: Option<String>,
+    /// Headers added (`"Name:Value"`).
+    pub header: Vec<String>,
+    /// Seed of every random choice on a connection.
+    pub seed: Option<u64>,
+    /// Whether clients may shape their responses with query arguments (each one they give
+    /// replaces the route's); `false` pins the route's shape.
+    pub query: bool,
+    /// Longest delay (and drip) a client may ask for.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Largest body a client may ask for, in bytes.
+    pub max_size: u64,
+    /// Most pieces a drip may have.
+    pub max_drip_pieces: u32,
+}
+
+impl Default for ShapeConfig {
+    fn default() -> Self {
+        ShapeConfig {
+            status: None,
+            delay: None,
+            size: None,
+            drip: None,
+            close: None,
+            reset: None,
+            header: Vec::new(),
+            seed: None,
+            query: true,
+            max_delay: Duration::from_secs(10),
+            max_size: 64 * 1024 * 1024,
+            max_drip_pieces: 1000,
+        }
+    }
+}
+
+/// Longest `max_delay` a shape route may allow.
+pub const MAX_SHAPE_DELAY: Duration = Duration::from_secs(3600);
+
+impl ShapeConfig {
+    /// What its clients may ask for.
+    pub fn limits(&self) -> crate::shape::grammar::Limits {
+        crate::shape::grammar::Limits {
+            max_delay_us: self.max_delay.as_micros().min(u128::from(u64::MAX)) as u64,
+            max_size: self.max_size,
+            max_drip_pieces: self.max_drip_pieces,
+            ..crate::shape::grammar::Limits::default()
+        }
+    }
+
+    /// The shape its requests get when they ask for nothing, checked against its limits.
+    pub fn spec(&self) -> Result<crate::shape::grammar::Spec, String> {
+        let limits = self.limits();
+        let mut spec = crate::shape::grammar::Spec::default();
+        let seed = self.seed.map(|s| s.to_string());
+        let single = [
+            ("status", &self.status),
+            ("delay", &self.delay),
+            ("size", &self.size),
+            ("drip", &self.drip),
+            ("close", &self.close),
+            ("reset", &self.reset),
+            ("seed", &seed),
+        ];
+        let headers = self.header.iter().map(|h| ("header", Some(h)));
+        let given = single.iter().map(|(k, v)| (*k, v.as_ref())).chain(headers);
+        for (key, value) in given {
+            if let Some(value) = value {
+                spec.set(key, value, &limits)
+                    .map_err(|e| format!("shape.{key}: {}", e.why))?;
+            }
+        }
+        Ok(spec)
+    }
 }
 
 /// One `[[route]]`.
@@ -332,9 +431,11 @@ pub struct Route {
     pub body: Option<String>,
     /// Read a `static` route's body from this file, at start and at reload.
     pub body_file: Option<PathBuf>,
-    /// Extra headers of a `static` route.
+    /// Extra headers of a `static` or `shape` route.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A `shape` route's default shape and limits.
+    pub shape: Option<ShapeConfig>,
 }
 
 /// Values given on the command line, which win over the file (at start and at every reload).
@@ -420,8 +521,14 @@ impl Config {
         if self.workers > 1024 {
             return Err(format!("workers = {} is more than 1024", self.workers));
         }
-        if self.backlog == 0 || self.max_connections == 0 || self.max_output == 0 {
-            return Err("backlog, max_connections and max_output must be at least 1".into());
+        if self.backlog == 0
+            || self.max_connections == 0
+            || self.max_output == 0
+            || self.max_pending == 0
+        {
+            return Err(
+                "backlog, max_connections, max_output and max_pending must be at least 1".into(),
+            );
         }
         for (name, d) in [
             ("header_timeout", self.header_timeout),
@@ -509,16 +616,34 @@ impl Route {
         if r.body.is_some() && r.body_file.is_some() {
             return Err("set body or body_file, not both".into());
         }
-        if self.handler != HandlerKind::Static
+        let shape = self.handler == HandlerKind::Shape;
+        if !shape
+            && self.handler != HandlerKind::Static
             && (r.status.is_some()
                 || r.body.is_some()
                 || r.body_file.is_some()
                 || r.content_type.is_some())
         {
             return Err(
-                "status, body, body_file and content_type only apply to handler = \"static\""
+                "status, body, body_file and content_type only apply to handler = \"static\" \
+                 (status and content_type to \"shape\" too)"
                     .into(),
             );
+        }
+        if shape && (r.body.is_some() || r.body_file.is_some()) {
+            return Err("a shape route's body is its size: set shape.size, not body".into());
+        }
+        if !shape && r.shape.is_some() {
+            return Err("[route.shape] only applies to handler = \"shape\"".into());
+        }
+        if let Some(config) = &r.shape {
+            if config.max_delay > MAX_SHAPE_DELAY {
+                return Err(format!(
+                    "shape.max_delay = {:?} is more than {MAX_SHAPE_DELAY:?}",
+                    config.max_delay
+                ));
+            }
+            config.spec()?;
         }
         let body = if r.body_file.is_some() {
             Some("body_file")

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! The public API is what a library user needs: [`config`], [`handler`], [`http`], [`json`],
-//! [`control`], [`Server`] and [`take_inherited_listeners`]. Everything else is the server's
+//! [`shape`], [`control`], [`Server`] and [`take_inherited_listeners`]. Everything else is the server's
 //! own machinery, private to the crate.
 //!
 //! - [`config`]: the TOML configuration, its defaults and validation, and CLI overrides.
@@ -14,7 +14,11 @@
 //!   writing and the `Date` cache.
 //! - [`json`]: the JSON body validator (a plain and a general walk) and its scanners; pure
 //!   code, like `http`.
-//! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing.
+//! - [`handler`]: the [`Handler`](handler::Handler) trait, the built-in handlers and routing;
+//!   responses that complete later ([`Later`](handler::Later)); `handler::shape`, the `shape`
+//!   handler of the load-test target.
+//! - [`shape`]: what a `shape` route's client may ask for (the grammar, its distributions and
+//!   draws) and the route's counters of what was applied; pure code.
 //! - [`control`]: `cerberus reload`: SIGHUP to a running server, then wait (by its metrics)
 //!   until every worker serves the new config, or it was refused.
 //! - `supervisor`: the main thread and [`Server`]. Reacts to signals (SIGHUP reload, which it
@@ -28,12 +32,15 @@
 //!   - `worker::conn`: one connection, owning its state (its config, parser state, output,
 //!     timer and registration) and returning what the worker should apply: `reading`
 //!     (pipelining, backpressure), `framing` (one request's head and body), `writing`
-//!     (unsent output, lingering), `timeouts` (what the timer waits for; minimum rates).
+//!     (unsent output, lingering), `pending` (responses that complete later, in order),
+//!     `timeouts` (what the timer waits for; minimum rates).
 //!   - `worker::balance`: the generation's team: connections handed to the least loaded
 //!     worker at accept, and busy ones moved between requests.
 //!   - `worker::dispatch`: answering one complete request (checks, JSON, routing, counting);
 //!     `worker::access`: its access-log line.
 //!   - `worker::timer`: the timing wheel, with each connection's timer by slab key.
+//!   - `worker::alarm`: instants at which connections asked to be woken (a response due), on a
+//!     `timerfd`, for sub-millisecond delays.
 //! - `stats`: the counters each worker writes through its one `StatsWriter`, and `Observed`,
 //!   where the supervisor and the metrics thread meet.
 //! - `metrics`: the metrics thread. `/metrics` (Prometheus text, summed from every worker's
@@ -46,7 +53,8 @@
 //! - `os`: the machine boundary and the crate's only `unsafe` code (`deny(unsafe_code)`
 //!   everywhere else). `os::sys` holds the system calls (inherited file descriptors,
 //!   CLOCK_MONOTONIC, TCP options, kill); `os::systemd` the notify protocol, the watchdog and
-//!   socket activation; `os::simd` the scanners' SSE2 and SWAR steps.
+//!   socket activation; `os::timerfd` the alarms' timer and the timer slack; `os::simd` the
+//!   scanners' SSE2 and SWAR steps.
 //!
 //! # Parsing a request
 //!
@@ -99,6 +107,7 @@ pub mod control;
 pub mod handler;
 pub mod http;
 pub mod json;
+pub mod shape;
 
 mod access_log;
 mod log;

@@ -206,6 +206,8 @@ labeled_enum! {
         MinSendRate => "min_send_rate",
         /// A protocol or I/O error.
         Error => "error",
+        /// A `shape` route answered with a reset (`reset=`).
+        Reset => "reset",
         /// The server is draining.
         Shutdown => "shutdown",
     }
@@ -411,6 +413,8 @@ pub struct Observed {
     workers: RwLock<Workers>,
     /// Process-wide state.
     pub server: Arc<ServerStats>,
+    /// The `shape` routes' counters.
+    pub shapes: Arc<crate::shape::counters::Board>,
 }
 
 impl Observed {
@@ -422,6 +426,7 @@ impl Observed {
         Observed {
             workers: RwLock::new(Workers::default()),
             server,
+            shapes: Arc::default(),
         }
     }
 

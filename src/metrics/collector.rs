@@ -15,6 +15,10 @@ use prometheus::proto::MetricType::{COUNTER, GAUGE, HISTOGRAM};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
 use crate::http::ParseError;
+use crate::shape::counters::{
+    RouteCounters, Slot, DELAY_BUCKETS_US, FIRST_STATUS as SHAPE_FIRST_STATUS,
+    STATUS_SLOTS as SHAPE_STATUS_SLOTS,
+};
 use crate::stats::{
     CloseReason, Observed, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS, STATUS_SLOTS,
 };
@@ -150,8 +154,40 @@ const BUILD_INFO: Family = Family::new(
     &["version"],
 );
 
+const SHAPE_RESPONSES: Family = Family::new(
+    "cerberus_shape_responses_total",
+    "Shaped responses sent, by route and status code (counted when the head is written).",
+    COUNTER,
+    &["route", "code"],
+);
+const SHAPE_DELAY: Family = Family::new(
+    "cerberus_shape_delay_seconds",
+    "Delay injected into shaped requests (responses and resets), by route.",
+    HISTOGRAM,
+    &["route"],
+);
+const SHAPE_BODY: Family = Family::new(
+    "cerberus_shape_body_bytes_total",
+    "Body bytes of shaped responses (as their Content-Length or drip total), by route.",
+    COUNTER,
+    &["route"],
+);
+const SHAPE_CLOSES: Family = Family::new(
+    "cerberus_shape_closes_total",
+    "Shaped responses sent with Connection: close, which then closed the connection (asked for \
+     with close=, or by the client, or a drain), by route.",
+    COUNTER,
+    &["route"],
+);
+const SHAPE_RESETS: Family = Family::new(
+    "cerberus_shape_resets_total",
+    "Shaped requests answered with a TCP reset instead of a response, by route.",
+    COUNTER,
+    &["route"],
+);
+
 /// Every family [`StatsCollector`] exports, for its descriptors.
-const FAMILIES: [&Family; 14] = [
+const FAMILIES: [&Family; 19] = [
     &REQUESTS,
     &DURATION,
     &ACCEPTED,
@@ -166,6 +202,11 @@ const FAMILIES: [&Family; 14] = [
     &LAST_RELOAD,
     &WORKERS,
     &BUILD_INFO,
+    &SHAPE_RESPONSES,
+    &SHAPE_DELAY,
+    &SHAPE_BODY,
+    &SHAPE_CLOSES,
+    &SHAPE_RESETS,
 ];
 
 /// Sums the workers' counters into metric families at scrape time.
@@ -215,26 +256,8 @@ impl StatsCollector {
                 *count = count.wrapping_add(bucket.get());
             }
         }
-        let mut cumulative = 0u64;
-        let buckets: Vec<proto::Bucket> = DURATION_BUCKETS
-            .iter()
-            .zip(counts)
-            .map(|(&bound, count)| {
-                cumulative = cumulative.wrapping_add(count);
-                let mut b = proto::Bucket::default();
-                b.set_upper_bound(bound);
-                b.set_cumulative_count(cumulative);
-                b
-            })
-            .collect();
-        // The encoder adds `le="+Inf"` with the sample count, which includes the last slot.
-        let mut h = proto::Histogram::default();
-        h.set_bucket(buckets.into());
-        h.set_sample_count(counts.iter().fold(0u64, |a, c| a.wrapping_add(*c)));
-        h.set_sample_sum(Self::sum(all, |w| w.duration_sum_nanos.get()) / 1e9);
-        let mut m = proto::Metric::default();
-        m.set_histogram(h);
-        m
+        let sum = Self::sum(all, |w| w.duration_sum_nanos.get()) / 1e9;
+        histogram(&DURATION_BUCKETS, &counts, sum)
     }
 }
 
@@ -280,7 +303,7 @@ impl StatsCollector {
             )
         });
         let load = |value: &std::sync::atomic::AtomicU64| value.load(Relaxed) as f64;
-        vec![
+        let mut families = vec![
             REQUESTS.with(Self::requests(all)),
             DURATION.with(vec![Self::duration(all)]),
             ACCEPTED.with(vec![counter(&[], Self::sum(all, |w| w.accepted.get()))]),
@@ -315,13 +338,80 @@ impl StatsCollector {
             LAST_RELOAD.with(vec![gauge(&[], server.last_reload_ok.load(Relaxed) as f64)]),
             WORKERS.with(vec![gauge(&[], server.workers.load(Relaxed) as f64)]),
             BUILD_INFO.with(vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)]),
+        ];
+        families.extend(Self::shapes(&self.observed.shapes.routes()));
+        families
+    }
+
+    /// The `shape` routes' families (none while no config has a shape route).
+    fn shapes(routes: &[Arc<RouteCounters>]) -> Vec<MetricFamily> {
+        if routes.is_empty() {
+            return Vec::new();
+        }
+        let (mut responses, mut delays, mut body, mut closes, mut resets) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for route in routes {
+            let label = route.label.as_str();
+            for slot in 0..SHAPE_STATUS_SLOTS {
+                let n = route.sum(|s| &s.statuses[slot]);
+                if n > 0 {
+                    let code = (SHAPE_FIRST_STATUS + slot as u16).to_string();
+                    let labels = [("route", label), ("code", code.as_str())];
+                    responses.push(sample(&labels, COUNTER, n as f64));
+                }
+            }
+            let counts: Vec<u64> = (0..=DELAY_BUCKETS_US.len())
+                .map(|b| route.sum(|s| &s.delay_buckets[b]))
+                .collect();
+            let sum = route.sum(|s| &s.delay_sum_us) as f64 / 1e6;
+            let bounds = DELAY_BUCKETS_US.map(|us| us as f64 / 1e6);
+            let mut m = histogram(&bounds, &counts, sum);
+            m.set_label(labels(&[("route", label)]).into());
+            delays.push(m);
+            let one = |f: &dyn Fn(&Slot) -> &std::sync::atomic::AtomicU64| {
+                sample(&[("route", label)], COUNTER, route.sum(f) as f64)
+            };
+            body.push(one(&|s| &s.body_bytes));
+            closes.push(one(&|s| &s.closes));
+            resets.push(one(&|s| &s.resets));
+        }
+        vec![
+            SHAPE_RESPONSES.with(responses),
+            SHAPE_DELAY.with(delays),
+            SHAPE_BODY.with(body),
+            SHAPE_CLOSES.with(closes),
+            SHAPE_RESETS.with(resets),
         ]
     }
 }
 
-/// One counter or gauge sample with these labels.
-fn sample(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metric {
-    let pairs: Vec<proto::LabelPair> = labels
+/// A histogram sample from per-bucket (not cumulative) `counts`, one per bound plus `+Inf`.
+fn histogram(bounds: &[f64], counts: &[u64], sum: f64) -> proto::Metric {
+    let mut cumulative = 0u64;
+    let buckets: Vec<proto::Bucket> = bounds
+        .iter()
+        .zip(counts)
+        .map(|(&bound, &count)| {
+            cumulative = cumulative.wrapping_add(count);
+            let mut b = proto::Bucket::default();
+            b.set_upper_bound(bound);
+            b.set_cumulative_count(cumulative);
+            b
+        })
+        .collect();
+    // The encoder adds `le="+Inf"` with the sample count, which includes the last slot.
+    let mut h = proto::Histogram::default();
+    h.set_bucket(buckets.into());
+    h.set_sample_count(counts.iter().fold(0u64, |a, c| a.wrapping_add(*c)));
+    h.set_sample_sum(sum);
+    let mut m = proto::Metric::default();
+    m.set_histogram(h);
+    m
+}
+
+/// Label pairs.
+fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
+    pairs
         .iter()
         .map(|(name, value)| {
             let mut pair = proto::LabelPair::default();
@@ -329,7 +419,12 @@ fn sample(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metri
             pair.set_value((*value).into());
             pair
         })
-        .collect();
+        .collect()
+}
+
+/// One counter or gauge sample with these labels.
+fn sample(pairs: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metric {
+    let pairs = labels(pairs);
     let mut m = proto::Metric::default();
     m.set_label(pairs.into());
     if kind == COUNTER {

@@ -20,6 +20,7 @@ mod listeners;
 use crate::handler::{Route, Router};
 use crate::metrics;
 use crate::os::systemd::{self, Notifier};
+use crate::shape::counters::Board;
 use crate::stats::Observed;
 use crate::worker::{Command, Report, Shared};
 use generation::{Generation, Start};
@@ -102,7 +103,7 @@ impl Server {
             }
             MetricsListen::Off => "metrics off".to_owned(),
         };
-        let router = build_router(&self.config, &self.extra)?;
+        let router = build_router(&self.config, &self.extra, &observed.shapes, count)?;
         let (reports_tx, reports) = crossbeam_channel::unbounded();
         let mut sup = Supervisor {
             source: self.source,
@@ -329,7 +330,12 @@ impl Supervisor {
             Some(source) => source.load()?,
             None => self.shared.config.clone(),
         };
-        let router = build_router(&config, &self.extra)?;
+        let router = build_router(
+            &config,
+            &self.extra,
+            &self.observed.shapes,
+            worker_count(&config),
+        )?;
         let old = &self.shared.config;
         let count = worker_count(&config);
         let structural = config.listen != old.listen
@@ -432,8 +438,13 @@ fn listeners_for(
     }
 }
 
-fn build_router(config: &Config, extra: &[Route]) -> std::io::Result<Router> {
-    let mut router = Router::from_config(config)?;
+fn build_router(
+    config: &Config,
+    extra: &[Route],
+    shapes: &Board,
+    workers: usize,
+) -> std::io::Result<Router> {
+    let mut router = Router::counted(config, shapes, workers)?;
     for route in extra {
         router.push(route.clone());
     }
@@ -526,6 +537,7 @@ mod tests {
                 body: None,
                 body_file: None,
                 headers: Default::default(),
+                shape: None,
             }],
             ..Config::default()
         };

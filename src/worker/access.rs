@@ -85,7 +85,11 @@ fn record(
         peer: ctx.peer,
         request,
         status,
-        body_bytes: ctx.log.body_len(&ctx.wbuf[from.min(ctx.wbuf.len())..]),
+        body_bytes: match ctx.desk.later.last() {
+            // Deferred: nothing is written yet, but its length is known.
+            Some((at, later)) if *at == from && ctx.wbuf.len() == from => later.body_len() as usize,
+            _ => ctx.log.body_len(&ctx.wbuf[from.min(ctx.wbuf.len())..]),
+        },
         duration: Instant::now().saturating_duration_since(ctx.request_start),
         worker: 0,
         referer,

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::access_log::Recorder;
 use crate::config::Config;
-use crate::handler::{Rendered, Router};
+use crate::handler::{Desk, Router};
 use crate::http::date::DateCache;
 use crate::stats::StatsWriter;
 
@@ -38,8 +38,9 @@ pub struct Ctx {
     spare: Vec<u8>,
     /// The `Date` header value.
     pub date: DateCache,
-    /// The last static response rendered in full, reused while its date is current.
-    pub rendered: Rendered,
+    /// What handlers reach of the worker: the last static response rendered, responses
+    /// deferred during this event, random numbers.
+    pub desk: Desk,
     /// This worker's counters.
     pub stats: StatsWriter,
     /// Shutting down: every response closes its connection.
@@ -72,7 +73,10 @@ impl Ctx {
             wbuf: Vec::with_capacity(capacity),
             spare: Vec::new(),
             date: DateCache::new(),
-            rendered: Rendered::default(),
+            desk: Desk {
+                worker: id,
+                ..Desk::default()
+            },
             stats,
             draining: false,
             now,

@@ -45,17 +45,24 @@ pub fn check_head(head: &Head<'_>, shared: &Shared, ctx: &mut Ctx) -> bool {
 pub fn dispatch(head: &Head<'_>, body: &[u8], more: bool, shared: &Shared, ctx: &mut Ctx) -> bool {
     let keep = head.keep_alive() && (!ctx.draining || more);
     let from = ctx.wbuf.len();
-    let status = respond(head, body, keep, shared, ctx);
+    let (status, keep) = respond(head, body, keep, shared, ctx);
     ctx.stats.request(head.method_bytes(), status);
     access::answered(head, status, from, &shared.config, ctx);
     keep
 }
 
-/// Answer a complete request into `ctx.wbuf`; returns the status sent. Inlined: it is
+/// Answer a complete request into `ctx.wbuf` (or defer it, `ctx.desk.later`); returns the
+/// status sent and whether the connection stays open (the handler may close it). Inlined: it is
 /// `dispatch`'s body, split out only so that every way of answering reaches one count and
 /// one log line.
 #[inline(always)]
-fn respond(head: &Head<'_>, body: &[u8], keep: bool, shared: &Shared, ctx: &mut Ctx) -> u16 {
+fn respond(
+    head: &Head<'_>,
+    body: &[u8],
+    keep: bool,
+    shared: &Shared,
+    ctx: &mut Ctx,
+) -> (u16, bool) {
     let method = head.method_bytes();
     let head_only = method == b"HEAD";
     let conn = match (keep, head.version()) {
@@ -69,24 +76,23 @@ fn respond(head: &Head<'_>, body: &[u8], keep: bool, shared: &Shared, ctx: &mut 
             ctx.stats.json(false);
             let doc = serde_json::json!({"error": e.message, "line": e.line, "column": e.column});
             let text = doc.to_string();
-            let mut res =
-                Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
+            let mut res = Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.desk, conn, head_only);
             res.send(
                 400,
                 &[("Content-Type", b"application/json")],
                 text.as_bytes(),
             );
-            return 400;
+            return (400, keep);
         }
         ctx.stats.json(true);
     }
-    let mut res = Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.rendered, conn, head_only);
+    let mut res = Responder::new(&mut ctx.wbuf, &ctx.date, &mut ctx.desk, conn, head_only);
     // The method first: a cheaper test that nearly every request fails at once.
     if method == b"OPTIONS" && head.is_asterisk() {
         // `OPTIONS *` (the parser allows `*` with nothing else) asks about the server as a
         // whole, not a resource (RFC 9110 §9.3.7): what it can do, and no content.
         res.send(200, &[("Allow", SERVER_METHODS)], b"");
-        return 200;
+        return (200, keep);
     }
     match shared.router.route(method, head.path_bytes()) {
         Routed::Handler(handler) => handler.handle(&req, &mut res),
@@ -99,11 +105,12 @@ fn respond(head: &Head<'_>, body: &[u8], keep: bool, shared: &Shared, ctx: &mut 
             );
         }
     }
+    let keep = keep && !res.closes();
     match res.status() {
-        Some(status) => status,
+        Some(status) => (status, keep),
         None => {
             response::write_error(&mut ctx.wbuf, 500, ctx.date.get(), conn, head_only);
-            500
+            (500, keep)
         }
     }
 }

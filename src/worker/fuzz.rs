@@ -83,6 +83,8 @@ impl Socket for ScriptedSocket {
     fn shutdown_write(&self) -> io::Result<()> {
         Ok(())
     }
+
+    fn reset(&self) {}
 }
 
 /// The config and routes, built once: parsing TOML for every run would dominate a fuzzer's

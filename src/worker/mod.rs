@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 mod access;
+mod alarm;
 mod balance;
 mod conn;
 mod ctx;
@@ -30,14 +31,20 @@ use crate::config::Balance;
 use crate::http::RequestParser;
 use crate::log::Throttle;
 use crate::stats::{CloseReason, StatsWriter};
+use alarm::Alarms;
 use balance::{MIN_MOVED_REQUESTS, REBALANCE};
 use conn::{Conn, Io, Outcome, Ready, Register};
 use ctx::Ctx;
 use timer::{Entry, Wheel};
 
 const WAKER: Token = Token(usize::MAX);
+/// The alarms' timer (responses due at an instant).
+const ALARM: Token = Token(usize::MAX - 1);
 /// Listener `i` is registered as `Token(LISTENER_BASE - i)`, far above any slab key.
-const LISTENER_BASE: usize = usize::MAX - 1;
+const LISTENER_BASE: usize = usize::MAX - 2;
+/// How late a thread's timers may fire: a response delayed by milliseconds is measured in
+/// microseconds of lateness, and the kernel's default slack is 50 µs.
+const TIMER_SLACK: Duration = Duration::from_micros(1);
 /// Bytes read per `read` call. Large enough for a 16-deep pipeline of browser-sized requests.
 const READ_BUF: usize = 64 * 1024;
 /// How long accepting pauses when the process or system is out of file descriptors.
@@ -154,6 +161,10 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name(format!("cerberus-worker-{id}"))
         .spawn(move || {
+            // Only precision is lost if this fails: say so, and go on.
+            if let Err(e) = crate::os::timerfd::set_timer_slack(TIMER_SLACK) {
+                eprintln!("cerberus: worker {id}: could not set the timer slack: {e}");
+            }
             let pinned = start.core.is_some_and(|core| {
                 let pinned = core_affinity::set_for_current(core);
                 if !pinned {
@@ -189,6 +200,10 @@ struct Worker {
     wheel: Wheel,
     /// Entries taken from the wheel this turn.
     due: Vec<Entry>,
+    /// Connections that asked to be woken at an instant (a response they owe is due).
+    alarms: Alarms,
+    /// Keys whose alarms went off this turn.
+    woken: Vec<usize>,
     rbuf: Box<[u8]>,
     parser: RequestParser,
     ctx: Ctx,
@@ -234,6 +249,8 @@ impl Worker {
             conns: Slab::new(),
             wheel: Wheel::new(now),
             due: Vec::new(),
+            alarms: Alarms::new(),
+            woken: Vec::new(),
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
             ctx: Ctx::new(start.id, start.shared, start.stats, now, READ_BUF),
@@ -267,6 +284,8 @@ impl Worker {
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.commands(),
+                    // The alarms are looked at every turn, below.
+                    ALARM => {}
                     Token(t) if t > LISTENER_BASE - self.listeners.len() => {
                         self.accept_from(LISTENER_BASE - t)
                     }
@@ -278,6 +297,7 @@ impl Worker {
                 self.accept_more = false;
                 self.accept();
             }
+            self.wake_due()?;
             self.expire_timers();
             if self.team.size() > 1 && self.ctx.now >= self.next_rebalance {
                 self.rebalance();
@@ -424,9 +444,13 @@ impl Worker {
 
     /// Do what the connection asked for: close it, or (re)register it and move its deadline.
     fn apply(&mut self, key: usize, outcome: Outcome) {
-        let (register, timeout) = match outcome {
+        let (register, timeout, wake) = match outcome {
             Outcome::Close(reason) => return self.close(key, reason),
-            Outcome::Keep { register, timeout } => (register, timeout),
+            Outcome::Keep {
+                register,
+                timeout,
+                wake,
+            } => (register, timeout, wake),
         };
         let registry = self.poll.registry();
         let registered = match register {
@@ -444,6 +468,36 @@ impl Worker {
         if let Some(timeout) = timeout {
             self.wheel.arm(key, self.ctx.now, timeout);
         }
+        if let Some(at) = wake {
+            let registry = self.poll.registry();
+            if self
+                .alarms
+                .set(key, at, self.ctx.now, registry, ALARM)
+                .is_err()
+            {
+                // Without its alarm the response would never go: end it plainly instead.
+                self.close(key, CloseReason::Error);
+            }
+        }
+    }
+
+    /// Wake the connections whose alarms went off: the responses they owe are due.
+    fn wake_due(&mut self) -> io::Result<()> {
+        let mut woken = std::mem::take(&mut self.woken);
+        self.alarms.expire(self.ctx.now, &mut woken)?;
+        for key in woken.drain(..) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let io = Io {
+                rbuf: &mut self.rbuf,
+                parser: &mut self.parser,
+            };
+            let outcome = conn.on_wake(io, &mut self.ctx);
+            self.apply(key, outcome);
+        }
+        self.woken = woken;
+        Ok(())
     }
 
     /// Serve a keep-alive connection another worker moved here between requests.

@@ -8,8 +8,9 @@
 //! state itself.
 //!
 //! The rooms: `reading` (draining the socket, pipelining, backpressure), `framing` (one
-//! request's head and body), `writing` (output the socket has not taken, and lingering), and
-//! `timeouts` (what the one timer waits for, by the connection's config).
+//! request's head and body), `writing` (output the socket has not taken, and lingering),
+//! `pending` (responses that complete later, in order with the others), and `timeouts` (what
+//! the one timer waits for, by the connection's config).
 //!
 //! The write buffer `ctx.wbuf` has one owner: [`Conn::flush`] writes it out and empties it,
 //! and every path out of [`Conn::on_event`] and [`Conn::on_timeout`] ends in a flush, so the
@@ -18,7 +19,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -29,11 +30,13 @@ use crate::config::AccessLog;
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::RequestParser;
 use crate::stats::CloseReason;
-use reading::{ReadEnd, Reader};
-use timeouts::{Progress, Rates, Timeouts, Waiting};
+use pending::Pending;
+use reading::{Backlog, ReadEnd, Reader};
+use timeouts::{Progress, Rates, Stage, Timeouts, Waiting};
 use writing::Writer;
 
 mod framing;
+mod pending;
 mod reading;
 mod timeouts;
 mod writing;
@@ -67,6 +70,8 @@ pub enum Outcome {
         register: Option<Register>,
         /// Move its deadline to this long from now.
         timeout: Option<Duration>,
+        /// Wake it at this instant ([`Conn::on_wake`]): a response it owes is due.
+        wake: Option<Instant>,
     },
 }
 
@@ -95,11 +100,19 @@ pub struct Io<'a> {
 pub trait Socket: Read + Write {
     /// Shut our write side (the client sees EOF after our last response).
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Make closing it reset the connection (a TCP RST) instead of ending it in order.
+    fn reset(&self);
 }
 
 impl Socket for TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
+    }
+
+    fn reset(&self) {
+        // SO_LINGER with a zero timeout: close() sends RST and drops what is unsent.
+        let _ = socket2::SockRef::from(self).set_linger(Some(Duration::ZERO));
     }
 }
 
@@ -115,6 +128,9 @@ pub struct Conn<S = TcpStream> {
     reader: Reader,
     /// Responses the socket has not taken yet.
     writer: Writer,
+    /// Responses that complete later, and what waits behind them; `None` on a connection that
+    /// has none (and no seeded random numbers), which is nearly every one.
+    pending: Option<Box<Pending>>,
     /// What the timer waits for.
     timeouts: Timeouts,
     /// The minimum body and send rates' current window.
@@ -139,6 +155,7 @@ impl<S: Socket> Conn<S> {
             shared,
             reader: Reader::new(),
             writer: Writer::default(),
+            pending: None,
             timeouts: Timeouts::new(),
             rates: Rates::default(),
             registered: None,
@@ -162,8 +179,9 @@ impl<S: Socket> Conn<S> {
     /// Between requests with nothing owed and nothing held: all there is of it is its socket,
     /// which another worker can serve from here on.
     pub fn is_movable(&self) -> bool {
-        self.reader.stage() == timeouts::Stage::Idle
+        self.reader.stage() == Stage::Idle
             && self.writer.is_empty()
+            && self.pending.is_none()
             && self.reader.closing().is_none()
             && !self.reader.is_paused()
     }
@@ -190,8 +208,32 @@ impl<S: Socket> Conn<S> {
     /// Handle what epoll reported: write what is owed, then read and answer.
     pub fn on_event(&mut self, ready: Ready, io: Io<'_>, ctx: &mut Ctx) -> Outcome {
         self.introduce(ctx);
+        if let Some(pending) = &mut self.pending {
+            ctx.desk.seeded = pending.seeded.take();
+        }
         let next = self.event(ready, io, ctx);
+        if let Some(seeded) = ctx.desk.seeded.take() {
+            self.pending.get_or_insert_with(Box::default).seeded = Some(seeded);
+        }
+        if !ctx.desk.later.is_empty() {
+            // Only a connection closing on an error leaves any.
+            ctx.desk.later.clear();
+        }
         self.outcome(next, ctx, false)
+    }
+
+    /// The alarm it asked for went off: write what is due, and go on reading if responses
+    /// owed held reading back.
+    pub fn on_wake(&mut self, io: Io<'_>, ctx: &mut Ctx) -> Outcome {
+        if let Some(pending) = &mut self.pending {
+            pending.woken();
+        }
+        let ready = Ready {
+            readable: false,
+            writable: true,
+            read_closed: false,
+        };
+        self.on_event(ready, io, ctx)
     }
 
     /// A drain started: timeouts shorten, so the deadline is computed again.
@@ -227,7 +269,7 @@ impl<S: Socket> Conn<S> {
             Waiting::Body => CloseReason::BodyTimeout,
             Waiting::Idle if ctx.draining => CloseReason::Shutdown,
             Waiting::Idle => CloseReason::KeepaliveTimeout,
-            Waiting::Write => CloseReason::WriteTimeout,
+            Waiting::Write | Waiting::Respond => CloseReason::WriteTimeout,
             Waiting::Linger => CloseReason::Client,
         }
     }
@@ -250,15 +292,14 @@ impl<S: Socket> Conn<S> {
 
     fn event(&mut self, ready: Ready, io: Io<'_>, ctx: &mut Ctx) -> Next {
         self.adopt(&ctx.newest);
-        let max_output = self.shared.config.max_output;
         let mut read = ready.readable;
-        if ready.writable && !self.writer.is_empty() {
+        if ready.writable && self.owes() {
             if let Next::Close(reason) = self.flush(ctx) {
                 return Next::Close(reason);
             }
             // Requests held back were not read from the socket either, and edge-triggered
             // epoll will not report those bytes again: go on with them now.
-            read |= self.reader.is_paused() && self.writer.owed() < max_output;
+            read |= self.reader.is_paused() && !self.backlog().full(0, 0, &self.shared.config);
         }
         if !read {
             return Next::Keep;
@@ -267,17 +308,45 @@ impl<S: Socket> Conn<S> {
             return writing::discard(&mut self.stream, io.rbuf);
         }
         loop {
-            if self.reader.is_paused() && self.writer.owed() < max_output {
-                let owed = self.writer.owed();
-                self.reader.resume(io.parser, owed, &self.shared, ctx);
+            if self.reader.is_paused() && !self.backlog().full(0, 0, &self.shared.config) {
+                let backlog = self.backlog();
+                self.reader.resume(io.parser, backlog, &self.shared, ctx);
             }
             let next = self.read_and_answer(io.rbuf, ready.read_closed, io.parser, ctx);
             // The socket took all we had, so no writable event will come: carry on with the
             // requests held back, then read again.
-            if next != Next::Keep || !self.reader.is_paused() || self.writer.owed() >= max_output {
+            if next != Next::Keep
+                || !self.reader.is_paused()
+                || self.backlog().full(0, 0, &self.shared.config)
+            {
                 return next;
             }
         }
+    }
+
+    /// What the client is owed and has not been sent: bytes the socket did not take, and
+    /// responses that complete later (with what waits behind them).
+    fn backlog(&self) -> Backlog {
+        match &self.pending {
+            None => Backlog {
+                bytes: self.writer.owed(),
+                responses: 0,
+            },
+            Some(pending) => Backlog {
+                bytes: self.writer.owed() + pending.held(),
+                responses: pending.len(),
+            },
+        }
+    }
+
+    /// The socket did not take all it was given: unsent bytes, or a body cut short.
+    fn blocked(&self) -> bool {
+        !self.writer.is_empty() || self.pending.as_ref().is_some_and(|p| p.writing_body())
+    }
+
+    /// Something is owed: unsent bytes, or a queue of responses.
+    fn owes(&self) -> bool {
+        !self.writer.is_empty() || self.pending.as_ref().is_some_and(|p| !p.is_empty())
     }
 
     /// Read until the socket is drained (or we must stop), answer, and flush.
@@ -288,11 +357,11 @@ impl<S: Socket> Conn<S> {
         parser: &mut RequestParser,
         ctx: &mut Ctx,
     ) -> Next {
-        let owed = self.writer.owed();
+        let backlog = self.backlog();
         let (stream, shared) = (&mut self.stream, &*self.shared);
         match self
             .reader
-            .read_and_answer(stream, rbuf, read_closed, parser, owed, shared, ctx)
+            .read_and_answer(stream, rbuf, read_closed, parser, backlog, shared, ctx)
         {
             ReadEnd::Stopped => self.flush(ctx),
             ReadEnd::Eof => self.on_eof(ctx),
@@ -305,11 +374,11 @@ impl<S: Socket> Conn<S> {
     }
 
     fn on_eof(&mut self, ctx: &mut Ctx) -> Next {
-        if !self.writer.is_empty() || !ctx.wbuf.is_empty() {
+        if self.owes() || !ctx.wbuf.is_empty() || !ctx.desk.later.is_empty() {
             // The client half-closed after sending requests: answer them, then close.
             self.reader.close(false);
             return match self.flush(ctx) {
-                Next::Keep if self.writer.is_empty() => Next::Close(CloseReason::Client),
+                Next::Keep if !self.owes() => Next::Close(CloseReason::Client),
                 next => next,
             };
         }
@@ -319,11 +388,15 @@ impl<S: Socket> Conn<S> {
     /// Write `ctx.wbuf` (after any older unsent bytes) and empty it; once the last response
     /// of a closing connection is out, close or linger.
     fn flush(&mut self, ctx: &mut Ctx) -> Next {
-        if self.writer.flush(&mut self.stream, ctx).is_err() {
-            return Next::Close(CloseReason::Error);
+        if ctx.desk.later.is_empty() && self.pending.is_none() {
+            if self.writer.flush(&mut self.stream, ctx).is_err() {
+                return Next::Close(CloseReason::Error);
+            }
+        } else if let Next::Close(reason) = self.flush_pending(ctx) {
+            return Next::Close(reason);
         }
         match self.reader.closing() {
-            Some(unread) if self.writer.is_empty() => self.finish(unread),
+            Some(unread) if !self.owes() => self.finish(unread),
             _ => Next::Keep,
         }
     }
@@ -347,8 +420,16 @@ impl<S: Socket> Conn<S> {
         self.served = self.served.saturating_add(answered);
         let written = self.writer.take_written();
         let moved = (self.reader.take_body_bytes(), written);
-        let owes_output = !self.writer.is_empty();
-        let stage = self.reader.stage();
+        let owes_output = self.blocked();
+        let mut stage = self.reader.stage();
+        let mut wake = None;
+        if let Some(pending) = &mut self.pending {
+            wake = pending.take_ask();
+            // Waiting for its own responses, not for the client.
+            if !pending.is_empty() && (stage == Stage::Idle || self.reader.is_paused()) {
+                stage = Stage::Responding;
+            }
+        }
         if let Some(slow) =
             self.rates
                 .judge(stage, owes_output, moved, ctx.tick, &self.shared.config)
@@ -370,6 +451,7 @@ impl<S: Socket> Conn<S> {
         Outcome::Keep {
             register: self.register(),
             timeout,
+            wake,
         }
     }
 
@@ -379,7 +461,7 @@ impl<S: Socket> Conn<S> {
     fn register(&mut self) -> Option<Register> {
         let wanted = match self.registered {
             Some(interest) if interest.is_writable() => interest,
-            _ if !self.writer.is_empty() => Interest::READABLE | Interest::WRITABLE,
+            _ if self.blocked() => Interest::READABLE | Interest::WRITABLE,
             _ => Interest::READABLE,
         };
         match self.registered.replace(wanted) {
@@ -417,13 +499,13 @@ impl mio::event::Source for Conn<TcpStream> {
 
 #[cfg(test)]
 mod tests {
-    /// Memory per idle connection is a headline figure, so the connection has a budget: 144
+    /// Memory per idle connection is a headline figure, so the connection has a budget: 152
     /// bytes in a release build (112 before the client's address, 16 bytes with no padding,
-    /// and the minimum rates' window, 12 and its padding); debug builds add mio's 8-byte
-    /// selector id to the socket, 160.
+    /// the minimum rates' window, 12 and its padding, and the pointer to responses that
+    /// complete later, 8); debug builds add mio's 8-byte selector id to the socket, 168.
     #[test]
     fn a_connection_stays_within_its_memory_budget() {
-        let limit = if cfg!(debug_assertions) { 160 } else { 144 };
+        let limit = if cfg!(debug_assertions) { 168 } else { 152 };
         let size = std::mem::size_of::<super::Conn>();
         assert!(size <= limit, "{size} bytes");
     }

@@ -16,6 +16,11 @@ pub const LINGER: Duration = Duration::from_secs(2);
 /// `Connection: close`) instead of finding the connection closed under it.
 pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(500);
 
+/// How long a connection may wait for its own responses without any of them going out: longer
+/// than any delay or drip a route allows (`max_delay` is at most an hour, and a drip's pieces
+/// span at most as much), so it only ends a connection whose responses were lost to a bug.
+pub const RESPOND_BACKSTOP: Duration = Duration::from_secs(2 * 3600 + 60);
+
 /// What the connection's timer is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waiting {
@@ -29,6 +34,9 @@ pub enum Waiting {
     Write,
     /// The client to close after our final response.
     Linger,
+    /// Its own responses, which complete later: their alarms wake it, and this deadline is
+    /// only a backstop.
+    Respond,
 }
 
 /// Where the connection is, as far as its timer cares (see [`Timeouts::rearm`]).
@@ -44,6 +52,8 @@ pub enum Stage {
     Idle,
     /// Our write side is shut; waiting for the client to close.
     Lingering,
+    /// Between requests (or holding them back), owing responses that complete later.
+    Responding,
 }
 
 /// What happened since the timer was last armed: a deadline that measures progress restarts
@@ -117,6 +127,7 @@ fn waiting_for(stage: Stage, owes_output: bool, progress: Progress) -> (Waiting,
         Stage::Head => (Waiting::Head, progress.answered),
         // Any event on an idle connection is activity (a request was answered).
         Stage::Idle => (Waiting::Idle, true),
+        Stage::Responding => (Waiting::Respond, progress.wrote || progress.answered),
     }
 }
 
@@ -193,6 +204,7 @@ fn timeout(waiting: Waiting, config: &Config, draining: bool, fresh: bool) -> Du
         Waiting::Idle => config.keepalive_timeout,
         Waiting::Write => config.write_timeout,
         Waiting::Linger => LINGER,
+        Waiting::Respond => RESPOND_BACKSTOP,
     }
 }
 

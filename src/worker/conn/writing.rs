@@ -5,7 +5,7 @@
 //! closes ([`discard`]), so the close does not reset the connection before the client has read
 //! our last response.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use super::super::ctx::Ctx;
 use super::Next;
@@ -62,6 +62,64 @@ impl Writer {
         self.written = self.written.saturating_add(n.min(u32::MAX as usize) as u32);
         ctx.stats.sent(n);
         Ok(())
+    }
+}
+
+impl Writer {
+    /// Where a response that completes later is rendered: after what is still unsent.
+    pub fn staging(&mut self) -> &mut Vec<u8> {
+        &mut self.outbuf
+    }
+
+    /// Queue `bytes` after what is unsent (taking the allocation when nothing is).
+    pub fn adopt(&mut self, bytes: Vec<u8>) {
+        if self.outbuf.is_empty() {
+            self.outbuf = bytes;
+        } else {
+            self.outbuf.extend_from_slice(&bytes);
+        }
+    }
+
+    /// Write what is unsent, then as much of `extra` (a body straight from the shared
+    /// pattern, never copied) as the socket takes, in one `writev`; returns the bytes of `extra`
+    /// written. What is unsent stays; the rest of `extra` is the caller's to offer again.
+    pub fn flush_with(
+        &mut self,
+        stream: &mut impl Write,
+        extra: &[u8],
+        ctx: &mut Ctx,
+    ) -> io::Result<usize> {
+        let (mut out, mut more) = (0, 0);
+        while out < self.outbuf.len() || more < extra.len() {
+            let bufs = [
+                IoSlice::new(&self.outbuf[out..]),
+                IoSlice::new(&extra[more..]),
+            ];
+            let wanted = self.outbuf.len() - out + extra.len() - more;
+            match stream.write_vectored(&bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    let from_out = n.min(self.outbuf.len() - out);
+                    out += from_out;
+                    more += n - from_out;
+                    if n < wanted {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if out == self.outbuf.len() {
+            self.outbuf = Vec::new();
+        } else {
+            self.outbuf.drain(..out);
+        }
+        let n = out + more;
+        self.written = self.written.saturating_add(n.min(u32::MAX as usize) as u32);
+        ctx.stats.sent(n);
+        Ok(more)
     }
 }
 

@@ -10,6 +10,10 @@ use crate::config::{Config, HandlerKind, Route as RouteConfig, StaticResponse};
 use crate::http::date::{DateCache, DATE_LEN};
 use crate::http::response::{self, ConnectionHeader};
 use crate::http::Head;
+use crate::shape::counters::Board;
+use crate::shape::counters::{Applied, RouteCounters};
+
+pub mod shape;
 
 /// A request whose body has been read (and de-chunked).
 pub struct Request<'a> {
@@ -41,13 +45,41 @@ pub fn is_json_media_type(value: &[u8]) -> bool {
 /// `Connection`, and drops the body of a HEAD response. A status that forbids content (1xx,
 /// 204, 205, 304) gets none, whatever body is given, and no `Content-Length` except
 /// `Content-Length: 0` on 205 ([`response::framing`]).
+///
+/// A response can also complete later ([`Responder::later`]): the worker sends it when it is
+/// due, in order with the connection's other responses, without a thread waiting for it.
 pub struct Responder<'a> {
     out: &'a mut Vec<u8>,
     date: &'a DateCache,
-    rendered: &'a mut Rendered,
+    desk: &'a mut Desk,
     conn: ConnectionHeader,
     head_only: bool,
     status: Option<u16>,
+}
+
+/// The worker's side of answering, which handlers reach through their [`Responder`].
+#[derive(Debug, Default)]
+pub(crate) struct Desk {
+    /// The last static response rendered in full, reused while its date is current.
+    pub(crate) rendered: Rendered,
+    /// Responses that complete later, deferred during this event, each with the length the
+    /// output had when it was deferred: it goes there, after what was answered before it.
+    pub(crate) later: Vec<(usize, Later)>,
+    /// The worker's random numbers.
+    pub(crate) rng: fastrand::Rng,
+    /// The connection's own random numbers, seeded by a request (`seed=` of a `shape` route):
+    /// the connection keeps them between events, and lends them here during one.
+    pub(crate) seeded: Option<Seeded>,
+    /// The worker's index in its generation.
+    pub(crate) worker: usize,
+}
+
+/// Random numbers seeded by a request, and the seed, so that the next request with the same
+/// seed goes on with them rather than starting over.
+#[derive(Debug, Clone)]
+pub(crate) struct Seeded {
+    seed: u64,
+    rng: fastrand::Rng,
 }
 
 /// The last [`Prepared`] response a worker rendered in full, with the date and `Connection`
@@ -64,14 +96,14 @@ impl<'a> Responder<'a> {
     pub(crate) fn new(
         out: &'a mut Vec<u8>,
         date: &'a DateCache,
-        rendered: &'a mut Rendered,
+        desk: &'a mut Desk,
         conn: ConnectionHeader,
         head_only: bool,
     ) -> Self {
         Responder {
             out,
             date,
-            rendered,
+            desk,
             conn,
             head_only,
             status: None,
@@ -91,6 +123,18 @@ impl<'a> Responder<'a> {
         response::write_tail(self.out, status, body, self.conn, self.head_only);
     }
 
+    /// Send a response whose header lines (each `Name: value` CRLF, besides the server's own)
+    /// `headers` writes into the output, with no copy in between. Only the first call counts.
+    pub fn send_with(&mut self, status: u16, headers: impl FnOnce(&mut Vec<u8>), body: &[u8]) {
+        if self.status.is_some() {
+            return;
+        }
+        self.status = Some(status);
+        response::write_status(self.out, status, self.date.get());
+        headers(self.out);
+        response::write_tail(self.out, status, body, self.conn, self.head_only);
+    }
+
     /// Send a response rendered ahead of time. Only the first call counts.
     pub fn send_prepared(&mut self, prepared: &Prepared) {
         if self.status.is_some() {
@@ -98,8 +142,9 @@ impl<'a> Responder<'a> {
         }
         self.status = Some(prepared.status);
         let key = (prepared.id, self.date.second(), self.conn, self.head_only);
-        if self.rendered.key != Some(key) {
-            let bytes = &mut self.rendered.bytes;
+        let rendered = &mut self.desk.rendered;
+        if rendered.key != Some(key) {
+            let bytes = &mut rendered.bytes;
             bytes.clear();
             bytes.extend_from_slice(&prepared.status_line);
             bytes.extend_from_slice(self.date.get());
@@ -109,15 +154,193 @@ impl<'a> Responder<'a> {
             if !self.head_only {
                 bytes.extend_from_slice(&prepared.body);
             }
-            self.rendered.key = Some(key);
+            rendered.key = Some(key);
         }
-        self.out.extend_from_slice(&self.rendered.bytes);
+        self.out.extend_from_slice(&rendered.bytes);
     }
 
-    /// The status sent, if any.
+    /// Send a response that completes later: its head when it is due, then its body (at once,
+    /// or in pieces over time). The connection's responses stay in order: those of requests
+    /// after this one wait for it. Only the first call (of this or `send`) counts.
+    pub fn later(&mut self, mut later: Later) {
+        if self.status.is_some() {
+            return;
+        }
+        if later.reset {
+            // No more requests are read: the connection ends with the reset.
+            self.conn = ConnectionHeader::Close;
+        }
+        self.status = Some(if later.reset {
+            RESET_STATUS
+        } else {
+            later.status
+        });
+        later.conn = self.conn;
+        later.head_only = self.head_only;
+        self.desk.later.push((self.out.len(), later));
+    }
+
+    /// Close the connection after this response (it is sent with `Connection: close`). Call
+    /// it before sending.
+    pub fn close(&mut self) {
+        self.conn = ConnectionHeader::Close;
+    }
+
+    /// The connection closes after this response.
+    pub fn closes(&self) -> bool {
+        self.conn == ConnectionHeader::Close
+    }
+
+    /// Random numbers: the worker's, or with a `seed`, the connection's own, seeded by it the
+    /// first time (and again when the seed changes), so that a client that sends the same seed
+    /// on every request of a connection gets the same draws every time.
+    pub fn rng(&mut self, seed: Option<u64>) -> &mut fastrand::Rng {
+        let Some(seed) = seed else {
+            return &mut self.desk.rng;
+        };
+        let seeded = &mut self.desk.seeded;
+        if seeded.as_ref().is_none_or(|s| s.seed != seed) {
+            *seeded = Some(Seeded {
+                seed,
+                rng: fastrand::Rng::with_seed(seed),
+            });
+        }
+        &mut seeded.as_mut().expect("seeded just above").rng
+    }
+
+    /// The index of the worker answering.
+    pub fn worker(&self) -> usize {
+        self.desk.worker
+    }
+
+    /// The date the response is sent with (a handler can stamp its own body with it).
+    pub fn date(&self) -> &[u8] {
+        self.date.get()
+    }
+
+    /// The status sent, if any ([`RESET_STATUS`] for a reset).
     pub fn status(&self) -> Option<u16> {
         self.status
     }
+}
+
+/// The status a request answered by a reset is counted and logged with (nginx's "no
+/// response" code): there is no response.
+pub const RESET_STATUS: u16 = 444;
+
+/// A response that completes later ([`Responder::later`]).
+#[derive(Debug)]
+pub struct Later {
+    /// How long after the request it is due.
+    pub delay: std::time::Duration,
+    /// Its status.
+    pub status: u16,
+    /// Header lines besides the server's own, each `Name: value` CRLF.
+    pub headers: Vec<u8>,
+    /// Its body.
+    pub body: LaterBody,
+    /// Reset the connection (a TCP RST) instead of sending it.
+    pub reset: bool,
+    /// What to count when it takes effect (a `shape` route's counters).
+    pub account: Option<(Arc<RouteCounters>, Applied)>,
+    /// Its `Connection` header, by the request (set by [`Responder::later`]).
+    pub(crate) conn: ConnectionHeader,
+    /// A HEAD request's: the head alone (set by [`Responder::later`]).
+    pub(crate) head_only: bool,
+}
+
+/// The body of a [`Later`] response, generated from one shared pattern rather than stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaterBody {
+    /// This many bytes, with `Content-Length`.
+    Pattern(u64),
+    /// This many bytes in `pieces` chunks (chunked encoding), `interval` apart; the head and
+    /// the first piece go when the response is due.
+    Drip {
+        /// Bytes in all.
+        size: u64,
+        /// Chunks.
+        pieces: u32,
+        /// Time between two chunks.
+        interval: std::time::Duration,
+    },
+}
+
+impl Later {
+    /// A response with this status, due after `delay`, with no body.
+    pub fn new(status: u16, delay: std::time::Duration) -> Later {
+        Later {
+            delay,
+            status,
+            headers: Vec::new(),
+            body: LaterBody::Pattern(0),
+            reset: false,
+            account: None,
+            conn: ConnectionHeader::None,
+            head_only: false,
+        }
+    }
+
+    /// It closes its connection.
+    pub fn closes(&self) -> bool {
+        self.conn == ConnectionHeader::Close
+    }
+
+    /// The response carries a body: it is not to a HEAD request, and its status allows one.
+    pub fn has_body(&self) -> bool {
+        !self.head_only && response::framing(self.status) == response::Framing::Length
+    }
+
+    /// The body bytes that follow the head: none for HEAD, or where the status forbids content.
+    pub fn body_len(&self) -> u64 {
+        match self.body {
+            _ if !self.has_body() => 0,
+            LaterBody::Pattern(n) | LaterBody::Drip { size: n, .. } => n,
+        }
+    }
+
+    /// Append its head, with `date` (the time it is sent, not the time it was asked for) and
+    /// `Connection: close` if `close` (the server is draining, or the handler asked).
+    pub fn write_head(&self, out: &mut Vec<u8>, date: &[u8; DATE_LEN], close: bool) {
+        response::write_status(out, self.status, date);
+        out.extend_from_slice(&self.headers);
+        match (self.body, response::framing(self.status)) {
+            (_, response::Framing::None) => {}
+            (_, response::Framing::Empty) => response::write_length(out, 0),
+            (LaterBody::Pattern(n), _) => response::write_length(out, n as usize),
+            (LaterBody::Drip { .. }, _) => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        }
+        let conn = if close {
+            ConnectionHeader::Close
+        } else {
+            self.conn
+        };
+        response::write_connection(out, conn);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Body bytes: a 64-byte line of text repeated, so any stretch of a body is a slice of it.
+pub static PATTERN: [u8; PATTERN_LEN] = pattern();
+/// Length of [`PATTERN`]: a whole number of its lines, and large enough for one write.
+pub const PATTERN_LEN: usize = 64 * 1024;
+
+const fn pattern() -> [u8; PATTERN_LEN] {
+    let line = b"cerberus shaped body 0123456789 abcdefghijklmnopqrstuvwxyz ....\n";
+    let mut out = [0u8; PATTERN_LEN];
+    let mut i = 0;
+    while i < PATTERN_LEN {
+        out[i] = line[i % line.len()];
+        i += 1;
+    }
+    out
+}
+
+/// The bytes of a pattern body from `at`, at most `len` of them (less where the pattern wraps).
+pub fn pattern_at(at: u64, len: u64) -> &'static [u8] {
+    let start = (at % PATTERN_LEN as u64) as usize;
+    let n = len.min((PATTERN_LEN - start) as u64) as usize;
+    &PATTERN[start..start + n]
 }
 
 /// A response whose bytes are rendered once, at start or reload, and copied per request.
@@ -307,11 +530,21 @@ impl Router {
 
     /// Build the routes a config describes.
     pub fn from_config(config: &Config) -> std::io::Result<Router> {
+        Router::counted(config, &Board::default(), 1)
+    }
+
+    /// Build the routes a config describes, with `shape` routes counting into `board` (with a
+    /// slot per worker up to `workers`).
+    pub(crate) fn counted(
+        config: &Config,
+        board: &Board,
+        workers: usize,
+    ) -> std::io::Result<Router> {
         let default: Arc<dyn Handler> = Arc::new(Static::from_config(&config.default_response)?);
         let routes = config
             .routes
             .iter()
-            .map(route_from_config)
+            .map(|r| route_from_config(r, board, workers))
             .collect::<std::io::Result<_>>()?;
         Ok(Router { routes, default })
     }
@@ -348,8 +581,16 @@ impl Router {
     }
 }
 
-fn route_from_config(r: &RouteConfig) -> std::io::Result<Route> {
+fn route_from_config(r: &RouteConfig, board: &Board, workers: usize) -> std::io::Result<Route> {
     let handler: Arc<dyn Handler> = match r.handler {
+        HandlerKind::Shape => {
+            let label = match (&r.path, &r.prefix) {
+                (Some(path), _) => path.clone(),
+                (None, Some(prefix)) => format!("{prefix}*"),
+                (None, None) => unreachable!("validated: a route has a path or a prefix"),
+            };
+            Arc::new(shape::Shape::from_config(r, board.route(&label, workers))?)
+        }
         HandlerKind::Echo => Arc::new(Echo),
         HandlerKind::Inspect => Arc::new(Inspect),
         HandlerKind::Static => {
@@ -385,14 +626,14 @@ mod tests {
             let end = date_line + text[date_line..].find("\r\n").unwrap() + 2;
             text[end..].to_owned()
         };
-        let (mut out, mut rendered) = (Vec::new(), Rendered::default());
+        let (mut out, mut desk) = (Vec::new(), Desk::default());
         let conn = ConnectionHeader::None;
-        let mut res = Responder::new(&mut out, &date, &mut rendered, conn, head_only);
+        let mut res = Responder::new(&mut out, &date, &mut desk, conn, head_only);
         res.send(status, &[("X-A", b"1")], body);
         let handler = after_date(&out);
         let prepared = Prepared::new(status, &[("X-A", "1")], body.to_vec());
-        let (mut out, mut rendered) = (Vec::new(), Rendered::default());
-        let mut res = Responder::new(&mut out, &date, &mut rendered, conn, head_only);
+        let (mut out, mut desk) = (Vec::new(), Desk::default());
+        let mut res = Responder::new(&mut out, &date, &mut desk, conn, head_only);
         res.send_prepared(&prepared);
         (handler, after_date(&out))
     }
