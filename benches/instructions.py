@@ -19,6 +19,11 @@ Scenarios:
     post-json  POST / with a 921-byte JSON body, validated
     pipe16     16 pipelined GET / per write
     close      GET / with `Connection: close`, a new connection per request
+    shape503   GET /s?status=503:50 on a `shape` route (half 503, half 200), one per write
+    shape      GET /s on a `shape` route with no arguments (the route's default: 200, empty)
+    getq       GET /?status=503:50 answered by the static default: a plain get with the same
+               request line length as shape503
+The shape scenarios add a `shape` route at /s to the config (or to --config's).
 Needs valgrind (apt-get install valgrind).
 """
 import argparse
@@ -111,6 +116,11 @@ def drive(port, scenario, n):
         for _ in range(n):
             sock.sendall(req)
             buf = read_responses(sock, 1, buf)
+    elif scenario in ("shape503", "shape", "getq"):
+        target = {"shape503": b"/s?status=503:50", "shape": b"/s", "getq": b"/?status=503:50"}[scenario]
+        for _ in range(n):
+            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            buf = read_responses(sock, 1, buf)
     elif scenario == "pipe16":
         batch = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 16
         for _ in range(n // 16):
@@ -136,10 +146,18 @@ def wait_port(port, timeout=60):
     raise RuntimeError("server did not start")
 
 
+SHAPE_ROUTE = '\n[[route]]\nprefix = "/s"\nhandler = "shape"\n'
+
+
 def instructions(binary, scenario, n, config=None):
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
+        if scenario.startswith("shape"):
+            text = open(config).read() if config else ""
+            config = os.path.join(tmp, "shape.toml")
+            with open(config, "w") as f:
+                f.write(text + SHAPE_ROUTE)
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
              binary, "--workers", "1", "--metrics-listen", "off",

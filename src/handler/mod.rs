@@ -49,10 +49,14 @@ pub fn is_json_media_type(value: &[u8]) -> bool {
 /// A response can also complete later ([`Responder::later`]): the worker sends it when it is
 /// due, in order with the connection's other responses, without a thread waiting for it.
 pub struct Responder<'a> {
-    out: &'a mut Vec<u8>,
-    date: &'a DateCache,
-    desk: &'a mut Desk,
-    conn: ConnectionHeader,
+    /// The output (a handler of this crate may write into it itself, then call `sent`).
+    pub(crate) out: &'a mut Vec<u8>,
+    /// The `Date` header's value.
+    pub(crate) date: &'a DateCache,
+    /// The worker's side.
+    pub(crate) desk: &'a mut Desk,
+    /// The `Connection` header the response gets.
+    pub(crate) conn: ConnectionHeader,
     head_only: bool,
     status: Option<u16>,
 }
@@ -72,6 +76,11 @@ pub(crate) struct Desk {
     pub(crate) seeded: Option<Seeded>,
     /// The worker's index in its generation.
     pub(crate) worker: usize,
+    /// `shape` routes' specs parsed recently, and heads rendered from them.
+    pub(crate) shapes: shape::Cache,
+    /// Responses that complete later the connection being served has queued already (during a
+    /// read: they count against `max_pending`).
+    pub(crate) queued: usize,
 }
 
 /// Random numbers seeded by a request, and the seed, so that the next request with the same
@@ -195,17 +204,15 @@ impl<'a> Responder<'a> {
     /// first time (and again when the seed changes), so that a client that sends the same seed
     /// on every request of a connection gets the same draws every time.
     pub fn rng(&mut self, seed: Option<u64>) -> &mut fastrand::Rng {
-        let Some(seed) = seed else {
-            return &mut self.desk.rng;
-        };
-        let seeded = &mut self.desk.seeded;
-        if seeded.as_ref().is_none_or(|s| s.seed != seed) {
-            *seeded = Some(Seeded {
-                seed,
-                rng: fastrand::Rng::with_seed(seed),
-            });
+        match seed {
+            None => &mut self.desk.rng,
+            Some(seed) => seeded(&mut self.desk.seeded, seed),
         }
-        &mut seeded.as_mut().expect("seeded just above").rng
+    }
+
+    /// A response with `status` was written into the output directly.
+    pub(crate) fn sent(&mut self, status: u16) {
+        self.status = Some(status);
     }
 
     /// The index of the worker answering.
@@ -222,6 +229,18 @@ impl<'a> Responder<'a> {
     pub fn status(&self) -> Option<u16> {
         self.status
     }
+}
+
+/// The connection's random numbers for `seed`: seeded by it the first time, and again when
+/// the seed changes.
+pub(crate) fn seeded(seeded: &mut Option<Seeded>, seed: u64) -> &mut fastrand::Rng {
+    if seeded.as_ref().is_none_or(|s| s.seed != seed) {
+        *seeded = Some(Seeded {
+            seed,
+            rng: fastrand::Rng::with_seed(seed),
+        });
+    }
+    &mut seeded.as_mut().expect("seeded just above").rng
 }
 
 /// The status a request answered by a reset is counted and logged with (nginx's "no
@@ -493,8 +512,10 @@ impl Route {
 
     fn matches_path(&self, path: &[u8]) -> bool {
         match &self.path {
-            PathMatch::Exact(p) => p.as_bytes() == path,
-            PathMatch::Prefix(p) => path.starts_with(p.as_bytes()),
+            PathMatch::Exact(p) => same_bytes(p.as_bytes(), path),
+            PathMatch::Prefix(p) => path
+                .get(..p.len())
+                .is_some_and(|h| same_bytes(h, p.as_bytes())),
         }
     }
 
@@ -505,6 +526,19 @@ impl Route {
             Some(m) => m.as_bytes() == method || (m == "GET" && method == b"HEAD"),
         }
     }
+}
+
+/// `a == b`, without a call to `memcmp` for strings of a few bytes (route prefixes, empty
+/// query strings), which cost less compared in place.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 8 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// What the router decided.

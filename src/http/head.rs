@@ -196,6 +196,13 @@ impl<'a> Head<'a> {
         Some(ascii(&self.buf[q + 1..self.p.target.end as usize]))
     }
 
+    /// [`query`](Self::query) as the bytes received (the parser allows only visible ASCII in a
+    /// target), without the UTF-8 check a `str` costs.
+    pub fn query_bytes(&self) -> Option<&'a [u8]> {
+        let q = self.p.query? as usize;
+        Some(&self.buf[q + 1..self.p.target.end as usize])
+    }
+
     /// HTTP/1.0 or HTTP/1.1.
     pub fn version(&self) -> Version {
         self.p.version

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 /// delay applied is a whole number of microseconds, so a client that reads it from the
 /// response's header buckets it exactly as the server did.
 pub const DELAY_BUCKETS_US: [u64; 15] = [
+    // The first is 0: a response with no delay counts there (`count_at_once`).
     0, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
     2_500_000, 5_000_000, 10_000_000,
 ];
@@ -81,16 +82,18 @@ pub struct RouteCounters {
 
 impl RouteCounters {
     fn new(label: String, slots: usize) -> RouteCounters {
+        // A power of two, so that a worker finds its slot with a mask, not a division.
+        let slots = slots.max(1).next_power_of_two();
         RouteCounters {
             label,
-            slots: (0..slots.max(1)).map(|_| Slot::default()).collect(),
+            slots: (0..slots).map(|_| Slot::default()).collect(),
         }
     }
 
     /// Count what worker `worker` applied to one request.
     #[inline]
     pub fn count(&self, worker: usize, applied: &Applied) {
-        let slot = &self.slots[worker % self.slots.len()];
+        let slot = &self.slots[worker & (self.slots.len() - 1)];
         let bucket = DELAY_BUCKETS_US
             .iter()
             .position(|&b| applied.delay_us <= b)
@@ -105,6 +108,26 @@ impl RouteCounters {
         slot.statuses[status.min(STATUS_SLOTS - 1)].fetch_add(1, Relaxed);
         slot.body_bytes.fetch_add(applied.size, Relaxed);
         if applied.close {
+            slot.closes.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Count a response sent at once (no delay): [`count`](Self::count) for what it is.
+    #[inline]
+    pub fn count_at_once(&self, worker: usize, status: u16, size: u64, close: bool) {
+        let slot = &self.slots[worker & (self.slots.len() - 1)];
+        // No delay: the first bucket, `le="0"`.
+        slot.delay_buckets[0].fetch_add(1, Relaxed);
+        if let Some(n) = slot
+            .statuses
+            .get(usize::from(status.wrapping_sub(FIRST_STATUS)))
+        {
+            n.fetch_add(1, Relaxed);
+        }
+        if size > 0 {
+            slot.body_bytes.fetch_add(size, Relaxed);
+        }
+        if close {
             slot.closes.fetch_add(1, Relaxed);
         }
     }
@@ -189,5 +212,11 @@ mod tests {
         assert_eq!(again.sum(|s| &s.resets), 1);
         assert_eq!(again.sum(|s| &s.delay_sum_us), 15_001);
         assert_eq!(board.routes().len(), 1);
+        // At once: the same counters as `count` with no delay.
+        route.count_at_once(5, 200, 7, true);
+        assert_eq!(again.sum(|s| &s.statuses[0]), 1);
+        assert_eq!(again.sum(|s| &s.delay_buckets[0]), 1);
+        assert_eq!(again.sum(|s| &s.body_bytes), 27);
+        assert_eq!(again.sum(|s| &s.closes), 3);
     }
 }

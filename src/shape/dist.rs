@@ -28,7 +28,7 @@ pub enum Dist {
 impl Dist {
     /// Draw a value; `None` is the weighted list's remainder. A log-normal draw is rounded to
     /// the nearest integer and clamped to `cap`. A fixed value takes no randomness.
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, rng: &mut fastrand::Rng, cap: u64) -> Option<u64> {
         match self {
             Dist::Fixed(v) => Some(*v),

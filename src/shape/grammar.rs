@@ -230,7 +230,7 @@ impl Spec {
 
     /// Draw one request's shape, in a fixed order (status, delay, size, close, reset), so
     /// that a seeded `rng` gives the same shapes again.
-    #[inline]
+    #[inline(always)]
     pub fn plan(&self, rng: &mut fastrand::Rng, limits: &Limits) -> Plan {
         let roll = |rng: &mut fastrand::Rng, pct: Option<f64>| match pct {
             None => false,

@@ -61,6 +61,12 @@ impl Alarms {
         self.arm(when, now)
     }
 
+    /// Is an alarm due by `now`?
+    #[inline]
+    pub fn due(&self, now: Instant) -> bool {
+        self.heap.peek().is_some_and(|&Reverse((at, _))| at <= now)
+    }
+
     /// Take the keys of every alarm due by `now` into `due`, and set the timer for the next.
     pub fn expire(&mut self, now: Instant, due: &mut Vec<usize>) -> io::Result<()> {
         let Some(&Reverse((first, _))) = self.heap.peek() else {

@@ -105,7 +105,8 @@ fn respond(
             );
         }
     }
-    let keep = keep && !res.closes();
+    // The handler may have closed it; `conn` says `Close` exactly when `keep` was false.
+    let keep = !res.closes();
     match res.status() {
         Some(status) => (status, keep),
         None => {

@@ -282,14 +282,16 @@ impl Worker {
             self.ctx.tick = self.wheel.tick_of(self.ctx.now);
             self.ctx.date.tick(self.ctx.now);
             for event in events.iter() {
+                // Connections first: nearly every event is theirs, and their keys are below
+                // every other token.
                 match event.token() {
+                    Token(key) if key <= LISTENER_BASE - self.listeners.len() => {
+                        self.conn_event(key, event)
+                    }
                     WAKER => self.commands(),
                     // The alarms are looked at every turn, below.
                     ALARM => {}
-                    Token(t) if t > LISTENER_BASE - self.listeners.len() => {
-                        self.accept_from(LISTENER_BASE - t)
-                    }
-                    Token(key) => self.conn_event(key, event),
+                    Token(t) => self.accept_from(LISTENER_BASE - t),
                 }
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.ctx.now) || self.accept_more {
@@ -297,7 +299,9 @@ impl Worker {
                 self.accept_more = false;
                 self.accept();
             }
-            self.wake_due()?;
+            if self.alarms.due(self.ctx.now) {
+                self.wake_due()?;
+            }
             self.expire_timers();
             if self.team.size() > 1 && self.ctx.now >= self.next_rebalance {
                 self.rebalance();
@@ -468,7 +472,7 @@ impl Worker {
         if let Some(timeout) = timeout {
             self.wheel.arm(key, self.ctx.now, timeout);
         }
-        if let Some(at) = wake {
+        if let Some(at) = wake.then(|| self.conns[key].wake_at()).flatten() {
             let registry = self.poll.registry();
             if self
                 .alarms
@@ -573,6 +577,8 @@ impl Worker {
     }
 
     fn close(&mut self, key: usize, reason: CloseReason) {
+        // Responses deferred by a connection that closed on an error, before it queued them.
+        self.ctx.desk.later.clear();
         // Closing the socket removes it from the epoll set (its fd is never duplicated), so no
         // epoll_ctl is needed.
         drop(self.conns.remove(key));

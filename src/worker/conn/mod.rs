@@ -31,7 +31,7 @@ use crate::http::response::{self, ConnectionHeader};
 use crate::http::RequestParser;
 use crate::stats::CloseReason;
 use pending::Pending;
-use reading::{Backlog, ReadEnd, Reader};
+use reading::{ReadEnd, Reader};
 use timeouts::{Progress, Rates, Stage, Timeouts, Waiting};
 use writing::Writer;
 
@@ -70,8 +70,8 @@ pub enum Outcome {
         register: Option<Register>,
         /// Move its deadline to this long from now.
         timeout: Option<Duration>,
-        /// Wake it at this instant ([`Conn::on_wake`]): a response it owes is due.
-        wake: Option<Instant>,
+        /// Wake it at [`Conn::wake_at`] ([`Conn::on_wake`]): a response it owes will be due.
+        wake: bool,
     },
 }
 
@@ -212,14 +212,15 @@ impl<S: Socket> Conn<S> {
             ctx.desk.seeded = pending.seeded.take();
         }
         let next = self.event(ready, io, ctx);
-        if let Some(seeded) = ctx.desk.seeded.take() {
-            self.pending.get_or_insert_with(Box::default).seeded = Some(seeded);
-        }
-        if !ctx.desk.later.is_empty() {
-            // Only a connection closing on an error leaves any.
-            ctx.desk.later.clear();
+        if ctx.desk.seeded.is_some() {
+            self.pending.get_or_insert_with(Box::default).seeded = ctx.desk.seeded.take();
         }
         self.outcome(next, ctx, false)
+    }
+
+    /// When to wake it, once an [`Outcome`] said so.
+    pub fn wake_at(&mut self) -> Option<Instant> {
+        self.pending.as_mut()?.take_ask()
     }
 
     /// The alarm it asked for went off: write what is due, and go on reading if responses
@@ -299,7 +300,7 @@ impl<S: Socket> Conn<S> {
             }
             // Requests held back were not read from the socket either, and edge-triggered
             // epoll will not report those bytes again: go on with them now.
-            read |= self.reader.is_paused() && !self.backlog().full(0, 0, &self.shared.config);
+            read |= self.reader.is_paused() && !self.backlog_full();
         }
         if !read {
             return Next::Keep;
@@ -308,40 +309,43 @@ impl<S: Socket> Conn<S> {
             return writing::discard(&mut self.stream, io.rbuf);
         }
         loop {
-            if self.reader.is_paused() && !self.backlog().full(0, 0, &self.shared.config) {
-                let backlog = self.backlog();
-                self.reader.resume(io.parser, backlog, &self.shared, ctx);
+            if self.reader.is_paused() && !self.backlog_full() {
+                let owed = self.owed(ctx);
+                self.reader.resume(io.parser, owed, &self.shared, ctx);
             }
             let next = self.read_and_answer(io.rbuf, ready.read_closed, io.parser, ctx);
             // The socket took all we had, so no writable event will come: carry on with the
             // requests held back, then read again.
-            if next != Next::Keep
-                || !self.reader.is_paused()
-                || self.backlog().full(0, 0, &self.shared.config)
-            {
+            if next != Next::Keep || !self.reader.is_paused() || self.backlog_full() {
                 return next;
             }
         }
     }
 
-    /// What the client is owed and has not been sent: bytes the socket did not take, and
-    /// responses that complete later (with what waits behind them).
-    fn backlog(&self) -> Backlog {
-        match &self.pending {
-            None => Backlog {
-                bytes: self.writer.owed(),
-                responses: 0,
-            },
-            Some(pending) => Backlog {
-                bytes: self.writer.owed() + pending.held(),
-                responses: pending.len(),
-            },
-        }
+    /// Response bytes the client is owed: what the socket did not take, and what waits behind
+    /// responses that complete later. Those count against `max_pending`: how many the
+    /// connection has queued goes in `ctx.desk.queued`, for the read about to start.
+    #[inline]
+    fn owed(&self, ctx: &mut Ctx) -> usize {
+        let (held, queued) = self
+            .pending
+            .as_ref()
+            .map_or((0, 0), |p| (p.held(), p.len()));
+        ctx.desk.queued = queued;
+        self.writer.owed() + held
     }
 
-    /// The socket did not take all it was given: unsent bytes, or a body cut short.
-    fn blocked(&self) -> bool {
-        !self.writer.is_empty() || self.pending.as_ref().is_some_and(|p| p.writing_body())
+    /// Is what the client is owed at either bound (`max_output` bytes, `max_pending`
+    /// responses that complete later)?
+    fn backlog_full(&self) -> bool {
+        let config = &self.shared.config;
+        match &self.pending {
+            None => self.writer.owed() >= config.max_output,
+            Some(pending) => {
+                self.writer.owed() + pending.held() >= config.max_output
+                    || pending.len() >= config.max_pending
+            }
+        }
     }
 
     /// Something is owed: unsent bytes, or a queue of responses.
@@ -357,11 +361,11 @@ impl<S: Socket> Conn<S> {
         parser: &mut RequestParser,
         ctx: &mut Ctx,
     ) -> Next {
-        let backlog = self.backlog();
+        let owed = self.owed(ctx);
         let (stream, shared) = (&mut self.stream, &*self.shared);
         match self
             .reader
-            .read_and_answer(stream, rbuf, read_closed, parser, backlog, shared, ctx)
+            .read_and_answer(stream, rbuf, read_closed, parser, owed, shared, ctx)
         {
             ReadEnd::Stopped => self.flush(ctx),
             ReadEnd::Eof => self.on_eof(ctx),
@@ -387,12 +391,24 @@ impl<S: Socket> Conn<S> {
 
     /// Write `ctx.wbuf` (after any older unsent bytes) and empty it; once the last response
     /// of a closing connection is out, close or linger.
+    #[inline]
     fn flush(&mut self, ctx: &mut Ctx) -> Next {
-        if ctx.desk.later.is_empty() && self.pending.is_none() {
-            if self.writer.flush(&mut self.stream, ctx).is_err() {
-                return Next::Close(CloseReason::Error);
-            }
-        } else if let Next::Close(reason) = self.flush_pending(ctx) {
+        if !ctx.desk.later.is_empty() || self.pending.is_some() {
+            return self.flush_queue(ctx);
+        }
+        if self.writer.flush(&mut self.stream, ctx).is_err() {
+            return Next::Close(CloseReason::Error);
+        }
+        match self.reader.closing() {
+            Some(unread) if self.writer.is_empty() => self.finish(unread),
+            _ => Next::Keep,
+        }
+    }
+
+    /// [`flush`](Self::flush) with responses that complete later in play.
+    #[inline(never)]
+    fn flush_queue(&mut self, ctx: &mut Ctx) -> Next {
+        if let Next::Close(reason) = self.flush_pending(ctx) {
             return Next::Close(reason);
         }
         match self.reader.closing() {
@@ -420,11 +436,13 @@ impl<S: Socket> Conn<S> {
         self.served = self.served.saturating_add(answered);
         let written = self.writer.take_written();
         let moved = (self.reader.take_body_bytes(), written);
-        let owes_output = self.blocked();
+        // The socket did not take all it was given: unsent bytes, or a body cut short.
+        let mut owes_output = !self.writer.is_empty();
         let mut stage = self.reader.stage();
-        let mut wake = None;
+        let mut wake = false;
         if let Some(pending) = &mut self.pending {
-            wake = pending.take_ask();
+            owes_output |= pending.writing_body();
+            wake = pending.wants_alarm();
             // Waiting for its own responses, not for the client.
             if !pending.is_empty() && (stage == Stage::Idle || self.reader.is_paused()) {
                 stage = Stage::Responding;
@@ -449,7 +467,7 @@ impl<S: Socket> Conn<S> {
             force,
         );
         Outcome::Keep {
-            register: self.register(),
+            register: self.register(owes_output),
             timeout,
             wake,
         }
@@ -458,10 +476,10 @@ impl<S: Socket> Conn<S> {
     /// Read interest always; write interest once a write has fallen short, and from then on
     /// (a new socket is writable at once, so asking at accept would cost an extra event, and
     /// dropping it again would cost a syscall each time).
-    fn register(&mut self) -> Option<Register> {
+    fn register(&mut self, blocked: bool) -> Option<Register> {
         let wanted = match self.registered {
             Some(interest) if interest.is_writable() => interest,
-            _ if self.blocked() => Interest::READABLE | Interest::WRITABLE,
+            _ if blocked => Interest::READABLE | Interest::WRITABLE,
             _ => Interest::READABLE,
         };
         match self.registered.replace(wanted) {

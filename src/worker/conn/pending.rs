@@ -124,6 +124,11 @@ impl Pending {
         }
     }
 
+    /// A new alarm is wanted.
+    pub fn wants_alarm(&self) -> bool {
+        self.ask.is_some()
+    }
+
     /// The alarm to ask the worker for, if a new one is wanted.
     pub fn take_ask(&mut self) -> Option<Instant> {
         let at = self.ask.take()?;

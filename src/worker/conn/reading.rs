@@ -13,7 +13,6 @@ use std::time::Instant;
 use super::super::ctx::{Ctx, Shared};
 use super::framing::ChunkedProgress;
 use super::timeouts::Stage;
-use crate::config::Config;
 use crate::http::RequestParser;
 
 /// Where a connection is in reading requests. Each state says what its data means, so
@@ -46,24 +45,6 @@ pub(super) enum Reading {
     },
     /// Our write side is shut; input is discarded until the client closes.
     Lingering,
-}
-
-/// What a connection owes its client already, which bounds how many more requests it answers
-/// before it holds the rest back.
-#[derive(Debug, Clone, Copy)]
-pub struct Backlog {
-    /// Response bytes the client has not read (`max_output` bounds them).
-    pub bytes: usize,
-    /// Responses that complete later, queued (`max_pending` bounds them).
-    pub responses: usize,
-}
-
-impl Backlog {
-    /// Are the bounds reached, with `bytes` more answered and `responses` more deferred?
-    #[inline]
-    pub fn full(&self, bytes: usize, responses: usize, config: &Config) -> bool {
-        self.bytes + bytes >= config.max_output || self.responses + responses >= config.max_pending
-    }
 }
 
 /// How a read loop ended.
@@ -182,7 +163,7 @@ impl Reader {
     }
 
     /// Read until the socket is drained (or reading must stop), answering what arrives into
-    /// `ctx.wbuf`. `backlog`: what the client is owed already.
+    /// `ctx.wbuf`. `owed`: response bytes the client has not read yet.
     #[allow(clippy::too_many_arguments)]
     pub fn read_and_answer(
         &mut self,
@@ -190,7 +171,7 @@ impl Reader {
         rbuf: &mut [u8],
         read_closed: bool,
         parser: &mut RequestParser,
-        backlog: Backlog,
+        owed: usize,
         shared: &Shared,
         ctx: &mut Ctx,
     ) -> ReadEnd {
@@ -210,7 +191,7 @@ impl Reader {
                 _ => {}
             }
             ctx.stats.received(n);
-            self.receive(&rbuf[..n], parser, backlog, shared, ctx);
+            self.receive(&rbuf[..n], parser, owed, shared, ctx);
             // A short read drained the socket: edge-triggered epoll reports new data.
             if n < rbuf.len() && !read_closed {
                 break;
@@ -223,14 +204,14 @@ impl Reader {
     pub fn resume(
         &mut self,
         parser: &mut RequestParser,
-        backlog: Backlog,
+        owed: usize,
         shared: &Shared,
         ctx: &mut Ctx,
     ) {
         self.reading = Reading::Head { partial: None };
         let pending = std::mem::take(&mut self.inbuf);
         self.started = self.started.or(Some(ctx.now));
-        self.receive_buffered(pending, parser, backlog, shared, ctx);
+        self.receive_buffered(pending, parser, owed, shared, ctx);
     }
 
     /// Handle newly read bytes.
@@ -238,13 +219,13 @@ impl Reader {
         &mut self,
         data: &[u8],
         parser: &mut RequestParser,
-        backlog: Backlog,
+        owed: usize,
         shared: &Shared,
         ctx: &mut Ctx,
     ) {
         if self.inbuf.is_empty() {
             self.started = self.started.or(Some(ctx.now));
-            let used = self.answer(data, parser, backlog, shared, ctx);
+            let used = self.answer(data, parser, owed, shared, ctx);
             if used < data.len() && !matches!(self.reading, Reading::Closing { .. }) {
                 let rest = &data[used..];
                 match self.decoded_framing() {
@@ -258,7 +239,7 @@ impl Reader {
         } else {
             let mut pending = std::mem::take(&mut self.inbuf);
             pending.extend_from_slice(data);
-            self.receive_buffered(pending, parser, backlog, shared, ctx);
+            self.receive_buffered(pending, parser, owed, shared, ctx);
         }
     }
 
@@ -267,11 +248,11 @@ impl Reader {
         &mut self,
         mut pending: Vec<u8>,
         parser: &mut RequestParser,
-        backlog: Backlog,
+        owed: usize,
         shared: &Shared,
         ctx: &mut Ctx,
     ) {
-        let used = self.answer(&pending, parser, backlog, shared, ctx);
+        let used = self.answer(&pending, parser, owed, shared, ctx);
         if matches!(self.reading, Reading::Closing { .. }) || used == pending.len() {
             // Dropping the allocation keeps idle connections free of heap memory.
             self.inbuf = Vec::new();
@@ -289,7 +270,7 @@ impl Reader {
         &mut self,
         data: &[u8],
         parser: &mut RequestParser,
-        backlog: Backlog,
+        owed: usize,
         shared: &Shared,
         ctx: &mut Ctx,
     ) -> usize {
@@ -297,7 +278,11 @@ impl Reader {
         let mut answered = 0u64;
         let start = self.started.unwrap_or(ctx.now);
         while used < data.len() && !matches!(self.reading, Reading::Closing { .. }) {
-            if backlog.full(ctx.wbuf.len(), ctx.desk.later.len(), &shared.config) {
+            // Responses that complete later count against their own bound.
+            let later = ctx.desk.later.len();
+            if owed + ctx.wbuf.len() >= shared.config.max_output
+                || (later > 0 && later + ctx.desk.queued >= shared.config.max_pending)
+            {
                 self.reading = Reading::Paused;
                 break;
             }
