@@ -262,6 +262,8 @@ pub struct Later {
     pub reset: bool,
     /// What to count when it takes effect (a `shape` route's counters).
     pub account: Option<(Arc<RouteCounters>, Applied)>,
+    /// Send the body with `sendfile` from a memory file rather than `writev`.
+    pub sendfile: bool,
     /// Its `Connection` header, by the request (set by [`Responder::later`]).
     pub(crate) conn: ConnectionHeader,
     /// A HEAD request's: the head alone (set by [`Responder::later`]).
@@ -295,6 +297,7 @@ impl Later {
             body: LaterBody::Pattern(0),
             reset: false,
             account: None,
+            sendfile: false,
             conn: ConnectionHeader::None,
             head_only: false,
         }
@@ -354,6 +357,17 @@ const fn pattern() -> [u8; PATTERN_LEN] {
     }
     out
 }
+
+/// The pattern repeated to a megabyte in an anonymous memory file, for `sendfile`: made once,
+/// on first use; `None` if the system has no `memfd` (bodies are then written with `writev`).
+pub(crate) fn body_file() -> Option<&'static std::fs::File> {
+    static FILE: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| crate::os::memfd::pattern_file(&PATTERN, BODY_FILE_LEN / PATTERN_LEN).ok())
+        .as_ref()
+}
+
+/// Length of [`body_file`]: a megabyte, whole copies of [`PATTERN`].
+pub(crate) const BODY_FILE_LEN: usize = 16 * PATTERN_LEN;
 
 /// The bytes of a pattern body from `at`, at most `len` of them (less where the pattern wraps).
 pub fn pattern_at(at: u64, len: u64) -> &'static [u8] {

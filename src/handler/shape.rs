@@ -34,6 +34,8 @@ pub struct Shape {
     limits: Limits,
     /// Clients may shape their responses.
     query: bool,
+    /// Bodies that complete later go by `sendfile`.
+    sendfile: bool,
     /// The status of responses the status list leaves over.
     status: u16,
     /// `Content-Type` and the route's own headers, rendered as lines.
@@ -62,6 +64,7 @@ impl Shape {
             defaults,
             limits: ShapeConfig::limits(&config),
             query: config.query,
+            sendfile: config.sendfile,
             status: r.status.unwrap_or(200),
             lines,
             counters,
@@ -335,6 +338,7 @@ impl Shape {
             None => LaterBody::Pattern(size),
         };
         later.reset = plan.reset;
+        later.sendfile = self.sendfile;
         later.account = Some((self.counters.clone(), applied));
         later
     }

@@ -61,6 +61,12 @@ impl Alarms {
         self.arm(when, now)
     }
 
+    /// Are any alarms set (stale ones included)?
+    #[inline]
+    pub fn waiting(&self) -> bool {
+        !self.heap.is_empty()
+    }
+
     /// Is an alarm due by `now`?
     #[inline]
     pub fn due(&self, now: Instant) -> bool {

@@ -281,6 +281,10 @@ impl Worker {
             self.ctx.now = Instant::now();
             self.ctx.tick = self.wheel.tick_of(self.ctx.now);
             self.ctx.date.tick(self.ctx.now);
+            // Responses due go first: they are the ones that can be late.
+            if self.alarms.due(self.ctx.now) {
+                self.wake_due()?;
+            }
             for event in events.iter() {
                 // Connections first: nearly every event is theirs, and their keys are below
                 // every other token.
@@ -299,8 +303,14 @@ impl Worker {
                 self.accept_more = false;
                 self.accept();
             }
-            if self.alarms.due(self.ctx.now) {
-                self.wake_due()?;
+            if self.alarms.waiting() {
+                // Those that came due while this turn's events were handled: now, not after
+                // the next wait.
+                self.ctx.now = Instant::now();
+                self.ctx.tick = self.wheel.tick_of(self.ctx.now);
+                if self.alarms.due(self.ctx.now) {
+                    self.wake_due()?;
+                }
             }
             self.expire_timers();
             if self.team.size() > 1 && self.ctx.now >= self.next_rebalance {

@@ -13,7 +13,8 @@ pub struct Got {
     /// Header names lowercased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// When each chunk of a chunked body arrived (empty for a `Content-Length` body).
+    /// When each chunk of a chunked body arrived, its CRLF included (empty for a
+    /// `Content-Length` body).
     pub chunk_times: Vec<Instant>,
 }
 
@@ -115,9 +116,10 @@ impl Conn {
                 }
                 let mut chunk = vec![0; size];
                 self.reader.read_exact(&mut chunk)?;
-                got.chunk_times.push(Instant::now());
                 got.body.extend_from_slice(&chunk);
                 assert_eq!(self.line()?, "", "CRLF after chunk data");
+                // A chunk has arrived once its CRLF has: a piece must come whole.
+                got.chunk_times.push(Instant::now());
             }
         } else {
             let len: usize = got

@@ -103,6 +103,13 @@ pub trait Socket: Read + Write {
 
     /// Make closing it reset the connection (a TCP RST) instead of ending it in order.
     fn reset(&self);
+
+    /// Send `count` bytes of `file` from `offset` without copying them through user space;
+    /// `Unsupported` where the socket cannot (then bodies are written).
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
+        let _ = (file, offset, count);
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 impl Socket for TcpStream {
@@ -113,6 +120,10 @@ impl Socket for TcpStream {
     fn reset(&self) {
         // SO_LINGER with a zero timeout: close() sends RST and drops what is unsent.
         let _ = socket2::SockRef::from(self).set_linger(Some(Duration::ZERO));
+    }
+
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
+        crate::os::memfd::send_file(self, file, offset, count)
     }
 }
 

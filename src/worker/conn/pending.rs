@@ -6,7 +6,7 @@
 //!
 //! Nothing here waits: a response not yet due asks the worker for an alarm at its instant
 //! ([`Pending::ask`]), and the connection is woken then. Bodies are not stored: they are
-//! slices of one shared pattern, written straight from it ([`pattern_at`]), so a 64 MiB body
+//! slices of one shared pattern, written straight from it ([`pattern_at`](crate::handler::pattern_at)), so a 64 MiB body
 //! costs no memory, and a drip's pieces are written the same way, each once the one before it
 //! went out (backpressure holds the rest) and its time came.
 
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::super::ctx::Ctx;
 use super::{Conn, Next, Socket};
-use crate::handler::{pattern_at, Later, LaterBody, Seeded};
+use crate::handler::{Later, LaterBody, Seeded};
 use crate::stats::CloseReason;
 
 /// A connection's queue of responses that are not fully written yet, and its seeded random
@@ -41,8 +41,15 @@ enum Item {
     Bytes(Vec<u8>),
     /// A deferred response and the instant it is due.
     Due(Instant, Box<Later>),
-    /// The rest of a pattern body: where in the body, and bytes left.
-    Body { at: u64, left: u64 },
+    /// The rest of a pattern body: where in the body, bytes left, whether it is a chunk's data
+    /// (then its CRLF follows, so that each piece of a drip arrives whole), and whether it
+    /// goes by `sendfile`.
+    Body {
+        at: u64,
+        left: u64,
+        chunk: bool,
+        sendfile: bool,
+    },
     /// A body sent in pieces.
     Drip(Box<Drip>),
     /// Reset the connection, once what is before it is written.
@@ -62,8 +69,6 @@ struct Drip {
     pieces: u32,
     /// Body bytes in all.
     size: u64,
-    /// A chunk's data went out, and its CRLF has not.
-    open: bool,
 }
 
 impl Drip {
@@ -146,7 +151,14 @@ impl<S: Socket> Conn<S> {
     /// Queue what this event answered, then write what is due.
     pub(super) fn flush_pending(&mut self, ctx: &mut Ctx) -> Next {
         let pending = self.pending.get_or_insert_with(Box::default);
-        pending.stage(&mut ctx.wbuf, &mut ctx.desk.later, ctx.now);
+        // Delays run from now, not from the turn's start: the turn may have begun well before
+        // this request was read, and a response must never come early.
+        let now = if ctx.desk.later.is_empty() {
+            ctx.now
+        } else {
+            Instant::now()
+        };
+        pending.stage(&mut ctx.wbuf, &mut ctx.desk.later, now);
         self.pump(ctx)
     }
 
@@ -154,7 +166,7 @@ impl<S: Socket> Conn<S> {
     /// queue is empty (then it goes, unless it keeps seeded random numbers).
     pub(super) fn pump(&mut self, ctx: &mut Ctx) -> Next {
         loop {
-            if self.writer.flush_with(&mut self.stream, &[], ctx).is_err() {
+            if self.writer.flush_with(&mut self.stream, 0, 0, ctx).is_err() {
                 return Next::Close(CloseReason::Error);
             }
             if !self.writer.is_empty() {
@@ -187,28 +199,38 @@ impl<S: Socket> Conn<S> {
                     };
                     self.start_response(at, &later, ctx);
                 }
-                Item::Body { at, left } => {
-                    let chunk = pattern_at(*at, *left);
-                    match self.writer.flush_with(&mut self.stream, chunk, ctx) {
+                Item::Body {
+                    at,
+                    left,
+                    chunk,
+                    sendfile,
+                } => {
+                    let by_file = match sendfile {
+                        true => self.writer.send_body(&mut self.stream, *at, *left, ctx),
+                        false => None,
+                    };
+                    let sent = match by_file {
+                        Some(sent) => sent,
+                        None => self.writer.flush_with(&mut self.stream, *at, *left, ctx),
+                    };
+                    match sent {
                         Ok(n) => {
-                            *at += n as u64;
-                            *left -= n as u64;
-                            if *left == 0 {
-                                pending.items.pop_front();
-                            } else if n < chunk.len() {
+                            *at += n;
+                            *left -= n;
+                            if *left > 0 {
+                                // The socket is full.
                                 return Next::Keep;
                             }
+                            if *chunk {
+                                self.writer.staging().extend_from_slice(b"\r\n");
+                            }
+                            pending.items.pop_front();
                         }
                         Err(_) => return Next::Close(CloseReason::Error),
                     }
                 }
                 Item::Drip(drip) if drip.piece == drip.pieces => {
-                    let end: &[u8] = if drip.open {
-                        b"\r\n0\r\n\r\n"
-                    } else {
-                        b"0\r\n\r\n"
-                    };
-                    self.writer.staging().extend_from_slice(end);
+                    self.writer.staging().extend_from_slice(b"0\r\n\r\n");
                     pending.items.pop_front();
                 }
                 Item::Drip(drip) if drip.next > ctx.now => {
@@ -224,15 +246,13 @@ impl<S: Socket> Conn<S> {
                     drip.next += drip.interval;
                     if to > from {
                         let out = self.writer.staging();
-                        if drip.open {
-                            out.extend_from_slice(b"\r\n");
-                        }
                         out.extend_from_slice(hex_digits(to - from, &mut [0; 16]));
                         out.extend_from_slice(b"\r\n");
-                        drip.open = true;
                         let data = Item::Body {
                             at: from,
                             left: to - from,
+                            chunk: true,
+                            sendfile: false,
                         };
                         pending.items.push_front(data);
                     }
@@ -266,7 +286,12 @@ impl<S: Socket> Conn<S> {
         later.write_head(self.writer.staging(), ctx.date.get(), close);
         let len = later.body_len();
         let body = match later.body {
-            LaterBody::Pattern(_) if len > 0 => Item::Body { at: 0, left: len },
+            LaterBody::Pattern(_) if len > 0 => Item::Body {
+                at: 0,
+                left: len,
+                chunk: false,
+                sendfile: later.sendfile,
+            },
             // Even an empty drip has its pieces' time, and its last chunk.
             LaterBody::Drip {
                 pieces, interval, ..
@@ -276,7 +301,6 @@ impl<S: Socket> Conn<S> {
                 piece: 0,
                 pieces: pieces.max(1),
                 size: len,
-                open: false,
             })),
             _ => return,
         };
@@ -309,7 +333,6 @@ mod tests {
             piece: 0,
             pieces: 3,
             size: 10,
-            open: false,
         };
         let mut pieces = Vec::new();
         while drip.piece < drip.pieces {

@@ -9,6 +9,7 @@ use std::io::{self, IoSlice, Read, Write};
 
 use super::super::ctx::Ctx;
 use super::Next;
+use crate::handler::{pattern_at, BODY_FILE_LEN};
 use crate::stats::CloseReason;
 
 /// Response bytes the socket has not taken yet.
@@ -80,29 +81,37 @@ impl Writer {
         }
     }
 
-    /// Write what is unsent, then as much of `extra` (a body straight from the shared
-    /// pattern, never copied) as the socket takes, in one `writev`; returns the bytes of `extra`
-    /// written. What is unsent stays; the rest of `extra` is the caller's to offer again.
+    /// Write what is unsent, then as much of the pattern body from `at` (`left` bytes of it:
+    /// the shared pattern, never copied, as several slices of one `writev`) as the socket
+    /// takes; returns the body bytes written. What is unsent stays; the rest of the body is
+    /// the caller's to offer again.
     pub fn flush_with(
         &mut self,
         stream: &mut impl Write,
-        extra: &[u8],
+        at: u64,
+        left: u64,
         ctx: &mut Ctx,
-    ) -> io::Result<usize> {
-        let (mut out, mut more) = (0, 0);
-        while out < self.outbuf.len() || more < extra.len() {
-            let bufs = [
-                IoSlice::new(&self.outbuf[out..]),
-                IoSlice::new(&extra[more..]),
-            ];
-            let wanted = self.outbuf.len() - out + extra.len() - more;
-            match stream.write_vectored(&bufs) {
+    ) -> io::Result<u64> {
+        let (mut out, mut more) = (0usize, 0u64);
+        while out < self.outbuf.len() || more < left {
+            let mut bufs = [IoSlice::new(&[]); BODY_SLICES + 1];
+            bufs[0] = IoSlice::new(&self.outbuf[out..]);
+            let (mut n, mut from) = (1, at + more);
+            let end = at + left;
+            while n < bufs.len() && from < end {
+                let slice = pattern_at(from, end - from);
+                bufs[n] = IoSlice::new(slice);
+                from += slice.len() as u64;
+                n += 1;
+            }
+            let wanted = self.outbuf.len() - out + (from - at - more) as usize;
+            match stream.write_vectored(&bufs[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    let from_out = n.min(self.outbuf.len() - out);
+                Ok(written) => {
+                    let from_out = written.min(self.outbuf.len() - out);
                     out += from_out;
-                    more += n - from_out;
-                    if n < wanted {
+                    more += (written - from_out) as u64;
+                    if written < wanted {
                         break;
                     }
                 }
@@ -116,12 +125,59 @@ impl Writer {
         } else {
             self.outbuf.drain(..out);
         }
-        let n = out + more;
+        let n = out + more as usize;
         self.written = self.written.saturating_add(n.min(u32::MAX as usize) as u32);
         ctx.stats.sent(n);
         Ok(more)
     }
 }
+
+impl Writer {
+    /// Send the pattern body from `at` (`left` bytes of it) from the body file with
+    /// `sendfile`, once nothing else is unsent; returns the body bytes sent, or `None` where
+    /// it cannot (no body file, bytes unsent before it, or a socket without `sendfile`).
+    pub fn send_body<S: super::Socket>(
+        &mut self,
+        stream: &mut S,
+        at: u64,
+        left: u64,
+        ctx: &mut Ctx,
+    ) -> Option<io::Result<u64>> {
+        let file = crate::handler::body_file()?;
+        if !self.outbuf.is_empty() {
+            return None;
+        }
+        let mut sent = 0u64;
+        let result = loop {
+            if sent == left {
+                break Ok(());
+            }
+            let offset = (at + sent) % BODY_FILE_LEN as u64;
+            let count = (left - sent).min(BODY_FILE_LEN as u64 - offset) as usize;
+            match stream.send_file(file, offset, count) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    sent += n as u64;
+                    if n < count {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Unsupported && sent == 0 => return None,
+                Err(e) => break Err(e),
+            }
+        };
+        let n = sent.min(u64::from(u32::MAX)) as u32;
+        self.written = self.written.saturating_add(n);
+        ctx.stats.sent(sent as usize);
+        Some(result.map(|()| sent))
+    }
+}
+
+/// Slices of the pattern one `writev` offers: 16 of 64 KiB, a megabyte, so that a large body
+/// goes in as few calls as the socket allows.
+const BODY_SLICES: usize = 16;
 
 /// Write as much of `buf` as the socket takes without blocking.
 fn write_some(stream: &mut impl Write, buf: &[u8]) -> io::Result<usize> {

@@ -1,0 +1,246 @@
+//! A paced load client for the load-test target's timing figures (`benches/shape.py` runs
+//! it): many keep-alive connections, each sending one request at a time at a fixed total rate,
+//! over one `mio` loop, measuring per response:
+//!
+//! - `delay`: lateness, the response's completion minus its request's send minus the delay it
+//!   asked for (never negative for a correct server);
+//! - `drip`: the gaps between the chunks of a chunked body, against the interval asked for.
+//!
+//! ```text
+//! shape_load delay ADDR PATH CONNS RATE SECS EXPECT_US
+//! shape_load drip  ADDR PATH CONNS RATE SECS INTERVAL_US
+//! ```
+//! It prints one line of JSON: counts, errors, and percentiles in microseconds.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+/// One connection's state.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// When its request in flight was sent.
+    sent: Option<Instant>,
+    /// When each chunk of the current response arrived.
+    chunks: Vec<Instant>,
+}
+
+/// What a buffer holds of one response: `None` while incomplete, else (its length, the
+/// offsets in it where each chunk's data ended, for a chunked body).
+fn parse(buf: &[u8]) -> Option<(usize, Vec<usize>)> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end])
+        .ok()?
+        .to_ascii_lowercase();
+    if let Some(at) = head.find("content-length:") {
+        let rest = &head[at + 15..];
+        let len: usize = rest[..rest.find('\r')?].trim().parse().ok()?;
+        return (buf.len() >= head_end + len).then_some((head_end + len, Vec::new()));
+    }
+    // Chunked.
+    let mut at = head_end;
+    let mut ends = Vec::new();
+    loop {
+        let line_end = at + buf[at..].windows(2).position(|w| w == b"\r\n")?;
+        let text = std::str::from_utf8(&buf[at..line_end]).ok()?;
+        let size = usize::from_str_radix(text.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            let end = line_end + 4;
+            return (buf.len() >= end).then_some((end, ends));
+        }
+        let data_end = line_end + 2 + size;
+        if buf.len() < data_end + 2 {
+            // The chunk's data may be partly here: note nothing yet.
+            return None;
+        }
+        ends.push(data_end);
+        at = data_end + 2;
+    }
+}
+
+/// Chunks complete in `buf` so far (for arrival times as they come).
+fn complete_chunks(buf: &[u8]) -> usize {
+    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
+        return 0;
+    };
+    let mut at = head_end;
+    let mut n = 0;
+    loop {
+        let Some(line) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
+            return n;
+        };
+        let line_end = at + line;
+        let Ok(text) = std::str::from_utf8(&buf[at..line_end]) else {
+            return n;
+        };
+        let Ok(size) = usize::from_str_radix(text.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            return n;
+        };
+        if size == 0 || buf.len() < line_end + 2 + size + 2 {
+            return n;
+        }
+        n += 1;
+        at = line_end + 2 + size + 2;
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 8 {
+        eprintln!("usage: shape_load delay|drip ADDR PATH CONNS RATE SECS EXPECT_US");
+        std::process::exit(2);
+    }
+    let drip = match args[1].as_str() {
+        "delay" => false,
+        "drip" => true,
+        other => panic!("unknown mode {other}"),
+    };
+    let addr: SocketAddr = args[2].parse().expect("ADDR");
+    let request = format!("GET {} HTTP/1.1\r\nHost: bench\r\n\r\n", args[3]).into_bytes();
+    let conns: usize = args[4].parse().expect("CONNS");
+    let rate: f64 = args[5].parse().expect("RATE");
+    let secs: f64 = args[6].parse().expect("SECS");
+    let expect_us: i64 = args[7].parse().expect("EXPECT_US");
+
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(4096);
+    let mut all: Vec<Conn> = Vec::with_capacity(conns);
+    for i in 0..conns {
+        let mut stream = TcpStream::connect(addr)?;
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        all.push(Conn {
+            stream,
+            buf: Vec::new(),
+            sent: None,
+            chunks: Vec::new(),
+        });
+    }
+    // Let the connections complete before pacing starts.
+    std::thread::sleep(Duration::from_millis(300));
+    let period = Duration::from_secs_f64(conns as f64 / rate);
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = (0..conns)
+        .map(|i| Reverse((start + period.mul_f64(i as f64 / conns as f64), i)))
+        .collect();
+    let (mut samples, mut errors, mut early, mut done) = (Vec::<i64>::new(), 0u64, 0u64, 0u64);
+    let mut read_buf = vec![0u8; 1 << 16];
+    loop {
+        let now = Instant::now();
+        while let Some(&Reverse((at, i))) = due.peek() {
+            if at > now {
+                break;
+            }
+            due.pop();
+            if at >= end {
+                continue;
+            }
+            let c = &mut all[i];
+            if c.sent.is_some() {
+                // Still waiting: send when it answers (counted from then).
+                continue;
+            }
+            // The clock is read before the write: a client descheduled after it would
+            // otherwise see the response early.
+            let sent = Instant::now();
+            match c.stream.write(&request) {
+                Ok(n) if n == request.len() => c.sent = Some(sent),
+                _ => errors += 1,
+            }
+        }
+        let in_flight = all.iter().filter(|c| c.sent.is_some()).count();
+        if now >= end && in_flight == 0 {
+            break;
+        }
+        if now >= end + Duration::from_secs(15) {
+            errors += in_flight as u64;
+            break;
+        }
+        let timeout = due
+            .peek()
+            .map(|Reverse((at, _))| at.saturating_duration_since(now))
+            .unwrap_or(Duration::from_millis(50))
+            .min(Duration::from_millis(50));
+        poll.poll(&mut events, Some(timeout))?;
+        for event in events.iter() {
+            let i = event.token().0;
+            let c = &mut all[i];
+            loop {
+                match c.stream.read(&mut read_buf) {
+                    Ok(0) => {
+                        errors += 1;
+                        break;
+                    }
+                    Ok(n) => c.buf.extend_from_slice(&read_buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            let arrived = Instant::now();
+            if drip {
+                while c.chunks.len() < complete_chunks(&c.buf) {
+                    c.chunks.push(arrived);
+                }
+            }
+            let Some((len, _)) = parse(&c.buf) else {
+                continue;
+            };
+            c.buf.drain(..len);
+            let Some(sent) = c.sent.take() else {
+                continue;
+            };
+            done += 1;
+            if drip {
+                for pair in c.chunks.windows(2) {
+                    let gap = (pair[1] - pair[0]).as_micros() as i64;
+                    samples.push((gap - expect_us).abs());
+                }
+                c.chunks.clear();
+            } else {
+                let late = (arrived - sent).as_micros() as i64 - expect_us;
+                if late < 0 {
+                    early += 1;
+                }
+                samples.push(late);
+            }
+            let next = sent + period;
+            due.push(Reverse((next.max(arrived), i)));
+        }
+    }
+    samples.sort_unstable();
+    let took = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"mode\":\"{}\",\"responses\":{done},\"rps\":{:.0},\"errors\":{errors},\"early\":{early},\
+         \"min_us\":{},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"max_us\":{}}}",
+        args[1],
+        done as f64 / took,
+        samples.first().copied().unwrap_or(0),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.9),
+        percentile(&samples, 0.99),
+        samples.last().copied().unwrap_or(0),
+    );
+    Ok(())
+}
