@@ -377,3 +377,39 @@ fn reloads_that_keep_or_change_the_workers_lose_no_delayed_request() {
         }
     }
 }
+
+#[test]
+fn a_client_that_stops_reading_a_drip_meets_the_write_timeout_and_holds_no_body_in_memory() {
+    let server = start("write_timeout = \"1s\"\nmin_send_rate = \"off\"");
+    let before = server.rss_kib();
+    // Two 32 MiB drips that the client never reads: the kernel takes a little, the rest is
+    // never rendered, and the write deadline ends the connection.
+    let mut stalled: Vec<Conn> = (0..2).map(|_| Conn::connect(server.addr())).collect();
+    for c in &mut stalled {
+        c.reader.get_ref().set_nonblocking(false).unwrap();
+        c.get("/shape?drip=4x100ms&size=32MiB");
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let held = server.rss_kib().saturating_sub(before);
+    assert!(
+        held < 8 * 1024,
+        "{held} KiB held for 64 MiB of unread drips"
+    );
+    let metrics = scrape_until(server.metrics(), Duration::from_secs(10), |e| {
+        e.value(
+            "cerberus_connections_closed_total",
+            &[("reason", "write_timeout")],
+        ) == Some(2.0)
+    });
+    assert_eq!(
+        metrics.value(
+            "cerberus_connections_closed_total",
+            &[("reason", "write_timeout")]
+        ),
+        Some(2.0)
+    );
+    // Others are served meanwhile and after.
+    let mut c = Conn::connect(server.addr());
+    c.get("/shape?size=10");
+    assert_eq!(c.response().body, pattern(10));
+}

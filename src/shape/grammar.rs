@@ -201,9 +201,11 @@ impl Spec {
                 self.headers.push(header(value)?);
             }
             "seed" => {
-                let seed = value
-                    .parse()
-                    .map_err(|_| refuse(key, format!("`{value}` is not a whole number")))?;
+                let not_number = || refuse(key, format!("`{value}` is not a whole number"));
+                if !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(not_number());
+                }
+                let seed = value.parse().map_err(|_| not_number())?;
                 self.seed = Some(seed);
             }
             other => return Err(refuse(other, "unknown argument")),
@@ -323,6 +325,11 @@ impl Unit {
         };
         if scale.is_nan() {
             let why = format!("`{text}`: unknown unit `{unit}`; expected {expect}");
+            return Err(refuse(key, why));
+        }
+        if matches!(self, Unit::Bytes) && unit.is_empty() && text.contains('.') {
+            let why =
+                format!("`{text}`: a fraction of a byte; give a unit (1.5KiB) or whole bytes");
             return Err(refuse(key, why));
         }
         let value = number * scale;
@@ -499,11 +506,9 @@ fn header(text: &str) -> Result<(String, String), ShapeError> {
         return Err(refuse("header", format!("`{name}` is set by the server")));
     }
     let value = value.trim_matches(' ');
-    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(refuse(
-            "header",
-            format!("`{name}`'s value has a control character"),
-        ));
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b >= 0x7f) {
+        let why = format!("`{name}`'s value must be visible ASCII, spaces or tabs");
+        return Err(refuse("header", why));
     }
     Ok((name.to_owned(), value.to_owned()))
 }
