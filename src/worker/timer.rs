@@ -55,10 +55,10 @@ pub struct Wheel {
     /// few word operations (the event loop asks once per turn), not by walking up to
     /// [`SLOTS`] empty slots; and an empty wheel lets the loop sleep without a timeout.
     occupied: [u64; SLOTS / 64],
-    /// The last `now` a tick was computed for, and its tick. The event loop uses the turn's
-    /// start for every timer of a turn (arming, expiring, the next poll timeout), and
-    /// subtracting two `Instant`s costs more than the rest of an arm.
-    last: (Instant, u64),
+    /// The tick last computed, and the instants it starts and ends at. A loop turn usually
+    /// falls in the same 10 ms tick as the one before: two comparisons of instants then find
+    /// it, where subtracting them (std's `sub_timespec`) costs more than the rest of an arm.
+    last: (u64, Instant, Instant),
 }
 
 impl Wheel {
@@ -70,7 +70,7 @@ impl Wheel {
             timers: Vec::new(),
             next: 0,
             occupied: [0; SLOTS / 64],
-            last: (now, 0),
+            last: (0, now, now + TICK),
         }
     }
 
@@ -127,13 +127,23 @@ impl Wheel {
         true
     }
 
-    /// The tick `now` falls in (computed once for each `now`).
+    /// The tick `now` falls in.
+    #[inline]
     pub fn tick_of(&mut self, now: Instant) -> u64 {
-        if self.last.0 != now {
-            let tick = millis(now.saturating_duration_since(self.epoch)) / TICK_MILLIS;
-            self.last = (now, tick);
+        let (tick, start, end) = self.last;
+        if start <= now && now < end {
+            return tick;
         }
-        self.last.1
+        self.compute_tick(now)
+    }
+
+    /// [`tick_of`](Self::tick_of) for an instant outside the last tick.
+    #[cold]
+    fn compute_tick(&mut self, now: Instant) -> u64 {
+        let tick = millis(now.saturating_duration_since(self.epoch)) / TICK_MILLIS;
+        let start = self.epoch + Duration::from_millis(tick.saturating_mul(TICK_MILLIS));
+        self.last = (tick, start, start + TICK);
+        tick
     }
 
     /// The tick at which `timeout` from `now` has passed (rounded up, so never early).
@@ -264,6 +274,31 @@ mod tests {
                 let want = wheel.tick_of(now) + millis(timeout).div_ceil(TICK_MILLIS) + 1;
                 assert_eq!(wheel.deadline(now, timeout), want, "{ms} ms, {timeout:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_tick_of_an_instant_is_the_same_found_fast_or_computed() {
+        let t0 = Instant::now();
+        let mut wheel = Wheel::new(t0);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut micros = 0u64;
+        for i in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Mostly forward by a few hundred microseconds, sometimes back, sometimes far.
+            micros = match i % 50 {
+                0 => micros.saturating_sub(seed % 30_000),
+                1 => micros + seed % 10_000_000,
+                _ => micros + seed % 700,
+            };
+            let now = t0 + Duration::from_micros(micros);
+            assert_eq!(
+                wheel.tick_of(now),
+                micros / 1000 / TICK_MILLIS,
+                "at {micros} us"
+            );
         }
     }
 
