@@ -40,12 +40,11 @@ impl Alarms {
         }
     }
 
-    /// Wake the connection at `key` at `when` (`now` is the loop turn's start).
+    /// Wake the connection at `key` at `when`.
     pub fn set(
         &mut self,
         key: usize,
         when: Instant,
-        now: Instant,
         registry: &Registry,
         token: Token,
     ) -> io::Result<()> {
@@ -58,7 +57,7 @@ impl Alarms {
             registry.register(&mut SourceFd(&timer.as_raw_fd()), token, Interest::READABLE)?;
             self.timer = Some(timer);
         }
-        self.arm(when, now)
+        self.arm(when)
     }
 
     /// Are any alarms set (stale ones included)?
@@ -90,16 +89,18 @@ impl Alarms {
         }
         self.set_for = None;
         match self.heap.peek() {
-            Some(&Reverse((next, _))) => self.arm(next, now),
+            Some(&Reverse((next, _))) => self.arm(next),
             None => Ok(()),
         }
     }
 
     /// Set the timer for `when`. The kernel clears an expiry not yet read when a timer is set
     /// again, and the registration is edge-triggered, so the timer is never read.
-    fn arm(&mut self, when: Instant, now: Instant) -> io::Result<()> {
+    fn arm(&mut self, when: Instant) -> io::Result<()> {
         if let Some(timer) = &self.timer {
-            timer.set(when.saturating_duration_since(now))?;
+            // From a fresh clock, not the loop turn's start: a timer set relative to that would
+            // fire late by however long the turn has run.
+            timer.set(when.saturating_duration_since(Instant::now()))?;
             self.set_for = Some(when);
         }
         Ok(())
@@ -125,7 +126,7 @@ mod tests {
         let ms = Duration::from_millis;
         for (key, after) in [(1, 30), (2, 10), (3, 20), (4, 10)] {
             alarms
-                .set(key, t0 + ms(after), t0, poll.registry(), Token(9))
+                .set(key, t0 + ms(after), poll.registry(), Token(9))
                 .unwrap();
         }
         let mut due = Vec::new();

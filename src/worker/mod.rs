@@ -484,11 +484,7 @@ impl Worker {
         }
         if let Some(at) = wake.then(|| self.conns[key].wake_at()).flatten() {
             let registry = self.poll.registry();
-            if self
-                .alarms
-                .set(key, at, self.ctx.now, registry, ALARM)
-                .is_err()
-            {
+            if self.alarms.set(key, at, registry, ALARM).is_err() {
                 // Without its alarm the response would never go: end it plainly instead.
                 self.close(key, CloseReason::Error);
             }
