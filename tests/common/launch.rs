@@ -22,6 +22,8 @@ pub struct Launched {
     log: Arc<Mutex<String>>,
     /// Each stderr line, as it arrives.
     lines: mpsc::Receiver<String>,
+    /// The thread draining stderr, which ends at the pipe's EOF.
+    reader: JoinHandle<()>,
 }
 
 impl Launched {
@@ -37,13 +39,18 @@ impl Launched {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, lines) = mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
                 let _ = tx.send(line);
             }
         });
-        Launched { child, log, lines }
+        Launched {
+            child,
+            log,
+            lines,
+            reader,
+        }
     }
 
     /// The first value `parse` finds in a line printed within `timeout`.
@@ -62,11 +69,17 @@ impl Launched {
         }
     }
 
-    /// Wait up to `timeout` for the process to exit; `None` if it is still running.
+    /// Wait up to `timeout` for the process to exit; `None` if it is still running. Once it
+    /// has, what it wrote to stderr is all in [`stderr`](Self::stderr) (the pipe is drained to
+    /// its end, for up to two seconds more), not just what the reader had taken so far.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let drained = Instant::now() + Duration::from_secs(2);
+                while !self.reader.is_finished() && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return Some(status);
             }
             if Instant::now() >= deadline {
