@@ -83,11 +83,23 @@ impl Drip {
 impl Pending {
     /// Queue what an event answered: the bytes in `wbuf` and the responses deferred in
     /// `later` (each at its offset in `wbuf`), in order. Empties both.
-    pub fn stage(&mut self, wbuf: &mut Vec<u8>, later: &mut Vec<(usize, Later)>, now: Instant) {
+    ///
+    /// A delay runs from `now`; a response with none is due at `turn`, the loop turn's start,
+    /// against which what is due is judged this turn (so it goes at once, not at an alarm).
+    pub fn stage(
+        &mut self,
+        wbuf: &mut Vec<u8>,
+        later: &mut Vec<(usize, Later)>,
+        now: Instant,
+        turn: Instant,
+    ) {
         let mut from = 0;
         for (at, response) in later.drain(..) {
             self.push_bytes(&wbuf[from..at]);
-            let due = now.checked_add(response.delay).unwrap_or(now);
+            let due = match response.delay.is_zero() {
+                true => turn,
+                false => now.checked_add(response.delay).unwrap_or(now),
+            };
             self.items.push_back(Item::Due(due, Box::new(response)));
             from = at;
         }
@@ -158,7 +170,7 @@ impl<S: Socket> Conn<S> {
         } else {
             Instant::now()
         };
-        pending.stage(&mut ctx.wbuf, &mut ctx.desk.later, now);
+        pending.stage(&mut ctx.wbuf, &mut ctx.desk.later, now, ctx.now);
         self.pump(ctx)
     }
 
