@@ -205,3 +205,34 @@ fn rates_are_read_with_their_units_and_bad_ones_are_named() {
     let e = parse("min_body_rate = \"fast\"").unwrap_err();
     assert!(e.contains("min_body_rate") && e.contains("fast"), "{e}");
 }
+
+#[test]
+fn shape_routes_are_checked_when_the_config_is() {
+    let shape = |table: &str| {
+        parse(&format!(
+            "[[route]]\nprefix = \"/s\"\nhandler = \"shape\"\n[route.shape]\n{table}"
+        ))
+    };
+    let ok =
+        shape("delay = \"p50:5ms,p99:80ms\"\nmax_delay = \"1h\"\nheader = [\"X-A:1\"]").unwrap();
+    let route = &ok.routes[0];
+    assert_eq!(route.shape.as_ref().unwrap().max_delay, MAX_SHAPE_DELAY);
+    for (table, says) in [
+        ("max_delay = \"2h\"", "max_delay"),
+        ("delay = \"11s\"", "shape.delay"),
+        ("status = \"503:60,500:60\"", "shape.status"),
+        ("header = [\"Content-Length:1\"]", "shape.header"),
+        ("drip = \"0x1ms\"", "shape.drip"),
+        ("size = \"1MiB\"\nmax_size = 1000", "shape.size"),
+    ] {
+        let e = shape(table).unwrap_err();
+        assert!(e.contains(says), "{table}: {e}");
+    }
+    let e = parse("[[route]]\npath = \"/x\"\nbody = \"hi\"\n[route.shape]\ndelay = \"1ms\"")
+        .unwrap_err();
+    assert!(e.contains("[route.shape]"), "{e}");
+    let e = parse("[[route]]\npath = \"/x\"\nhandler = \"shape\"\nbody = \"hi\"").unwrap_err();
+    assert!(e.contains("shape.size"), "{e}");
+    let e = parse("max_pending = 0").unwrap_err();
+    assert!(e.contains("max_pending"), "{e}");
+}
