@@ -106,13 +106,21 @@ fn a_full_queue_of_pending_responses_holds_reading_back_and_loses_nothing() {
     let mut batch = String::new();
     for n in 0..40 {
         batch.push_str(&format!(
-            "GET /shape?delay=5ms&header=X-N:{n} HTTP/1.1\r\nHost: t\r\n\r\n"
+            "GET /shape?delay=20ms&header=X-N:{n} HTTP/1.1\r\nHost: t\r\n\r\n"
         ));
     }
+    let sent = Instant::now();
     c.send(batch.as_bytes());
     for n in 0..40 {
         assert_eq!(c.response().header("x-n"), Some(n.to_string().as_str()));
     }
+    // Two at a time: a request is read (and its 20 ms start) only once there is room, so the
+    // forty take about 400 ms; read all at once they would take 20.
+    let took = sent.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "{took:?}: the bound held nothing back"
+    );
 }
 
 #[test]

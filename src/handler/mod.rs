@@ -215,16 +215,6 @@ impl<'a> Responder<'a> {
         self.status = Some(status);
     }
 
-    /// The index of the worker answering.
-    pub fn worker(&self) -> usize {
-        self.desk.worker
-    }
-
-    /// The date the response is sent with (a handler can stamp its own body with it).
-    pub fn date(&self) -> &[u8] {
-        self.date.get()
-    }
-
     /// The status sent, if any ([`RESET_STATUS`] for a reset).
     pub fn status(&self) -> Option<u16> {
         self.status

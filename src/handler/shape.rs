@@ -113,29 +113,25 @@ impl Handler for Shape {
                 } else {
                     conn
                 };
+                let content = response::framing(status) == response::Framing::Length;
+                let body = if head_only || !content { 0 } else { size };
                 let key = head_key(status, size, plan.close, conn, head_only);
                 let head = entry.heads.get(key, date.second(), |head| {
-                    let content = response::framing(status) == response::Framing::Length;
                     let applied = Applied {
                         status,
                         delay_us: 0,
-                        size: if head_only || !content { 0 } else { size },
+                        size: body,
                         close: plan.close,
                         reset: false,
                     };
                     response::write_status(head, status, date.get());
                     self.headers(head, &applied, plan.close, spec);
-                    match response::framing(status) {
-                        response::Framing::Length => response::write_length(head, size as usize),
-                        response::Framing::Empty => response::write_length(head, 0),
-                        response::Framing::None => {}
-                    }
+                    // The length a GET would get, HEAD included (the body is not in the head).
+                    response::write_framing(head, status, pattern_at(0, size));
                     response::write_connection(head, conn);
                     head.extend_from_slice(b"\r\n");
                 });
                 out.extend_from_slice(head);
-                let content = response::framing(status) == response::Framing::Length;
-                let body = if head_only || !content { 0 } else { size };
                 if body > 0 {
                     out.extend_from_slice(pattern_at(0, body));
                 }
