@@ -107,6 +107,8 @@ pub struct Config {
     /// lines there are: how far behind a `tail -f` may run. One second, like the `Date` header.
     #[serde(with = "humantime_serde")]
     pub access_log_flush: Duration,
+    /// The HTTPS listener and its certificates; none without a `[tls]` table.
+    pub tls: Option<TlsConfig>,
     /// The response when no route matches.
     pub default_response: StaticResponse,
     /// Routes, tried in order; the first match wins.
@@ -141,9 +143,54 @@ impl Default for Config {
             access_log_format: AccessLogFormat::Combined,
             access_log_buffer: 64 * 1024,
             access_log_flush: Duration::from_secs(1),
+            tls: None,
             default_response: StaticResponse::default(),
             routes: Vec::new(),
         }
+    }
+}
+
+/// `[tls]`: a second listener, which speaks HTTPS, and the certificates it presents.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address every worker listens on for HTTPS, beside `listen`.
+    pub listen: SocketAddr,
+    /// The certificate chain (PEM, leaf first) presented when no other certificate matches
+    /// the name the client asked for (SNI), or when it asked for none.
+    pub cert: PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// More certificates, each presented to clients that ask (SNI) for a name it holds.
+    #[serde(default, rename = "certificate")]
+    pub certificates: Vec<CertificatePair>,
+    /// Time allowed for the TLS handshake, from accept.
+    #[serde(with = "humantime_serde", default = "default_handshake_timeout")]
+    pub handshake_timeout: Duration,
+}
+
+/// One `[[tls.certificate]]`: a chain and its key.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatePair {
+    /// The certificate chain (PEM, leaf first).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl TlsConfig {
+    /// Every pair, the default one first.
+    pub fn pairs(&self) -> impl Iterator<Item = (&Path, &Path)> {
+        std::iter::once((self.cert.as_path(), self.key.as_path())).chain(
+            self.certificates
+                .iter()
+                .map(|p| (p.cert.as_path(), p.key.as_path())),
+        )
     }
 }
 
@@ -547,6 +594,20 @@ impl Config {
             if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) {
                 return Err(format!(
                     "{name} = {d:?} is out of range: it must be between 10ms and 24h"
+                ));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&tls.handshake_timeout) {
+                return Err(format!(
+                    "tls.handshake_timeout = {:?} is out of range: it must be between 10ms and 24h",
+                    tls.handshake_timeout
+                ));
+            }
+            if tls.listen == self.listen && tls.listen.port() != 0 {
+                return Err(format!(
+                    "tls.listen = {} is also `listen`: HTTP and HTTPS need their own ports",
+                    tls.listen
                 ));
             }
         }

@@ -108,6 +108,7 @@ pub mod handler;
 pub mod http;
 pub mod json;
 pub mod shape;
+pub mod tls;
 
 mod access_log;
 mod log;

@@ -210,7 +210,38 @@ labeled_enum! {
         Reset => "reset",
         /// The server is draining.
         Shutdown => "shutdown",
+        /// A TLS handshake did not finish within `tls.handshake_timeout`.
+        HandshakeTimeout => "handshake_timeout",
     }
+}
+
+labeled_enum! {
+    /// Why a TLS handshake failed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum TlsFailure {
+        /// Plain HTTP sent to the TLS port (answered with a 400 in plain text).
+        PlainHttp => "plain_http",
+        /// Not done within `tls.handshake_timeout`.
+        Timeout => "timeout",
+        /// The client closed the connection before the handshake was done.
+        Closed => "closed",
+        /// The client and the server share no protocol version, cipher suite, group or
+        /// application protocol.
+        Incompatible => "incompatible",
+        /// The client ended the handshake with an alert (it refused our certificate, say).
+        Alert => "alert",
+        /// Records or messages that break the protocol (garbage, truncated, oversized,
+        /// unexpected, or not decrypting).
+        Protocol => "protocol",
+        /// Anything else.
+        Other => "other",
+    }
+}
+
+/// TLS handshakes done: the slot of a protocol version and kind in `WorkerStats::tls_done`.
+#[inline]
+pub fn tls_slot(tls13: bool, resumed: bool) -> usize {
+    usize::from(tls13) * 2 + usize::from(resumed)
 }
 
 worker_stats! {
@@ -247,6 +278,10 @@ worker_stats! {
         /// Access-log lines dropped because the log thread's queue was full (the disk, or
         /// whatever reads the log, cannot keep up); serving never waits for the log.
         pub access_log_dropped: Counter = Counter::default(),
+        /// TLS handshakes done, by [`tls_slot`]: TLS 1.2 or 1.3, full or resumed.
+        pub tls_done: [Counter; 4] = Default::default(),
+        /// TLS handshakes failed, by [`TlsFailure`] slot.
+        pub tls_failed: [Counter; TlsFailure::ALL.len()] = Default::default(),
         /// Pings answered, so the supervisor can tell the worker's loop is turning (watchdog).
         pub heartbeat: Counter = Counter::default(),
     }
@@ -321,6 +356,16 @@ impl StatsWriter {
     pub fn closed(&self, reason: CloseReason) {
         self.stats.closed[reason as usize].add(1);
         self.stats.open.add(-1);
+    }
+
+    /// Count a TLS handshake done.
+    pub fn tls_done(&self, tls13: bool, resumed: bool) {
+        self.stats.tls_done[tls_slot(tls13, resumed)].add(1);
+    }
+
+    /// Count a TLS handshake failed.
+    pub fn tls_failed(&self, why: TlsFailure) {
+        self.stats.tls_failed[why as usize].add(1);
     }
 
     /// Count bytes read from a client.
@@ -415,6 +460,8 @@ pub struct Observed {
     pub server: Arc<ServerStats>,
     /// The `shape` routes' counters.
     pub shapes: Arc<crate::shape::counters::Board>,
+    /// The certificates the HTTPS listener serves now (set at start and by each reload).
+    pub certificates: RwLock<Vec<crate::tls::Served>>,
 }
 
 impl Observed {
@@ -427,6 +474,7 @@ impl Observed {
             workers: RwLock::new(Workers::default()),
             server,
             shapes: Arc::default(),
+            certificates: RwLock::default(),
         }
     }
 

@@ -20,7 +20,8 @@ use crate::shape::counters::{
     STATUS_SLOTS as SHAPE_STATUS_SLOTS,
 };
 use crate::stats::{
-    CloseReason, Observed, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS, STATUS_SLOTS,
+    CloseReason, Observed, TlsFailure, WorkerStats, DURATION_BUCKETS, FIRST_STATUS, METHODS,
+    STATUS_SLOTS,
 };
 
 /// One metric family this crate exports: its name, help, type and label names.
@@ -186,8 +187,28 @@ const SHAPE_RESETS: Family = Family::new(
     &["route"],
 );
 
+const TLS_HANDSHAKES: Family = Family::new(
+    "cerberus_tls_handshakes_total",
+    "TLS handshakes done on the HTTPS listener, by protocol version and kind (full or resumed).",
+    COUNTER,
+    &["version", "kind"],
+);
+const TLS_FAILURES: Family = Family::new(
+    "cerberus_tls_handshake_failures_total",
+    "TLS handshakes that failed, by reason.",
+    COUNTER,
+    &["reason"],
+);
+const TLS_EXPIRY: Family = Family::new(
+    "cerberus_tls_certificate_expiry_timestamp_seconds",
+    "When each certificate the HTTPS listener serves expires (its notAfter), in seconds since \
+     the Unix epoch, by its first name and file.",
+    GAUGE,
+    &["name", "file"],
+);
+
 /// Every family [`StatsCollector`] exports, for its descriptors.
-const FAMILIES: [&Family; 19] = [
+const FAMILIES: [&Family; 22] = [
     &REQUESTS,
     &DURATION,
     &ACCEPTED,
@@ -207,6 +228,9 @@ const FAMILIES: [&Family; 19] = [
     &SHAPE_BODY,
     &SHAPE_CLOSES,
     &SHAPE_RESETS,
+    &TLS_HANDSHAKES,
+    &TLS_FAILURES,
+    &TLS_EXPIRY,
 ];
 
 /// Sums the workers' counters into metric families at scrape time.
@@ -340,7 +364,53 @@ impl StatsCollector {
             BUILD_INFO.with(vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)]),
         ];
         families.extend(Self::shapes(&self.observed.shapes.routes()));
+        families.extend(self.tls(all));
         families
+    }
+
+    /// The TLS families: none while no `[tls]` listener serves (no certificates), so a plain
+    /// server's scrape does not grow.
+    fn tls(&self, all: &[&WorkerStats]) -> Vec<MetricFamily> {
+        let certificates = self
+            .observed
+            .certificates
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        if certificates.is_empty() {
+            return Vec::new();
+        }
+        let mut done = Vec::new();
+        for (version, tls13) in [("1.2", false), ("1.3", true)] {
+            for (kind, resumed) in [("full", false), ("resumed", true)] {
+                let slot = crate::stats::tls_slot(tls13, resumed);
+                done.push(sample(
+                    &[("version", version), ("kind", kind)],
+                    COUNTER,
+                    Self::sum(all, |w| w.tls_done[slot].get()),
+                ));
+            }
+        }
+        let failed = TlsFailure::ALL.iter().map(|&f| {
+            sample(
+                &[("reason", f.as_str())],
+                COUNTER,
+                Self::sum(all, |w| w.tls_failed[f as usize].get()),
+            )
+        });
+        let expiry = certificates.iter().map(|c| {
+            let file = c.file.display().to_string();
+            sample(
+                &[("name", &c.name), ("file", &file)],
+                GAUGE,
+                c.not_after as f64,
+            )
+        });
+        vec![
+            TLS_HANDSHAKES.with(done),
+            TLS_FAILURES.with(failed.collect()),
+            TLS_EXPIRY.with(expiry.collect()),
+        ]
     }
 
     /// The `shape` routes' families (none while no config has a shape route).

@@ -37,6 +37,8 @@ pub struct Start<'a> {
     pub shared: Arc<Shared>,
     /// Sockets to serve.
     pub listeners: &'a Listeners,
+    /// HTTPS sockets to serve, with `[tls]`.
+    pub tls_listeners: Option<&'a Listeners>,
     /// Worker count.
     pub workers: usize,
     /// CPUs to pin to, in order; empty for no pinning.
@@ -59,6 +61,10 @@ impl Generation {
             prepared.iter().map(|p| p.mailbox.clone()).collect(),
         ));
         let listeners = start.listeners.split(start.workers)?;
+        let mut tls_listeners = match start.tls_listeners {
+            Some(l) => l.split(start.workers)?,
+            None => (0..start.workers).map(|_| Vec::new()).collect(),
+        };
         for (id, (prepared, listeners)) in prepared.into_iter().zip(listeners).enumerate() {
             let core = (!start.cores.is_empty()).then(|| start.cores[id % start.cores.len()]);
             let worker_stats = StatsWriter::new();
@@ -70,6 +76,7 @@ impl Generation {
             let begin = worker::Start {
                 id,
                 listeners,
+                tls_listeners: std::mem::take(&mut tls_listeners[id]),
                 core,
                 shared: start.shared.clone(),
                 stats: worker_stats,

@@ -22,6 +22,7 @@ use crate::metrics;
 use crate::os::systemd::{self, Notifier};
 use crate::shape::counters::Board;
 use crate::stats::Observed;
+use crate::tls;
 use crate::worker::{Command, Report, Shared};
 use generation::{Generation, Start};
 use listeners::Listeners;
@@ -53,6 +54,7 @@ impl Server {
         config.validate().map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("config: {e}"))
         })?;
+        check_tls(&config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Router::from_config(&config)?;
         Ok(Server {
             config,
@@ -65,6 +67,7 @@ impl Server {
     /// A server that re-reads `source` on SIGHUP.
     pub fn from_source(source: ConfigSource) -> Result<Server, Box<dyn Error>> {
         let config = source.load()?;
+        check_tls(&config)?;
         Router::from_config(&config)?;
         Ok(Server {
             config,
@@ -94,6 +97,16 @@ impl Server {
         let count = worker_count(&self.config);
         let listeners = listeners_for(&self.config, count, self.inherited)?;
         listeners.set_defer_accept(self.config.defer_accept);
+        let tls_keys = tls::Keys::new()?;
+        let tls = load_tls(&self.config, &tls_keys)?;
+        let tls_listeners = match &self.config.tls {
+            Some(t) => {
+                let l = Listeners::claim(t.listen, count, self.config.backlog)?;
+                l.set_defer_accept(self.config.defer_accept);
+                Some(l)
+            }
+            None => None,
+        };
         let observed = Arc::new(Observed::new());
         // Before the workers, so a taken metrics address stops start-up before any request
         // is served, and so the counters are scrapeable from the first connection.
@@ -105,14 +118,21 @@ impl Server {
         };
         let router = build_router(&self.config, &self.extra, &observed.shapes, count)?;
         let (reports_tx, reports) = crossbeam_channel::unbounded();
+        let https = tls_listeners
+            .as_ref()
+            .map(|l| format!(", HTTPS on {}", l.addr))
+            .unwrap_or_default();
         let mut sup = Supervisor {
             source: self.source,
             extra: self.extra,
             shared: Arc::new(Shared {
                 config: self.config,
                 router,
+                tls: tls.as_ref().map(|t| t.config.clone()),
             }),
             listeners,
+            tls_listeners,
+            tls_keys,
             generations: Vec::new(),
             next_number: 0,
             epoch: 0,
@@ -128,8 +148,9 @@ impl Server {
         sup.generations.push(generation);
         sup.observed.server.ready.store(1, Relaxed);
         sup.observed.server.last_reload_ok.store(1, Relaxed);
+        sup.serving(tls.as_ref());
         let status = format!(
-            "listening on {} with {}",
+            "listening on {}{https} with {}",
             sup.listeners.addr,
             describe(count, pinned)
         );
@@ -146,6 +167,10 @@ struct Supervisor {
     /// The config and routes of the newest generation.
     shared: Arc<Shared>,
     listeners: Listeners,
+    /// The HTTPS listeners, with `[tls]`.
+    tls_listeners: Option<Listeners>,
+    /// Session ticket keys and the session cache, shared by every TLS config of the process.
+    tls_keys: tls::Keys,
     /// The newest generation last; older ones are draining.
     generations: Vec<Generation>,
     next_number: u64,
@@ -162,6 +187,14 @@ struct Supervisor {
 }
 
 impl Supervisor {
+    /// Export the certificates now served (none without `[tls]`).
+    fn serving(&self, tls: Option<&tls::Loaded>) {
+        let served = tls.map(|t| t.served.clone()).unwrap_or_default();
+        if let Ok(mut certificates) = self.observed.certificates.write() {
+            *certificates = served;
+        }
+    }
+
     fn notify(&self, message: &str) {
         if let Some(n) = &self.notifier {
             n.send(message);
@@ -181,6 +214,7 @@ impl Supervisor {
             number,
             shared: self.shared.clone(),
             listeners: &self.listeners,
+            tls_listeners: self.tls_listeners.as_ref(),
             workers,
             cores: &cores,
             reports: &self.reports_tx,
@@ -336,20 +370,35 @@ impl Supervisor {
             &self.observed.shapes,
             worker_count(&config),
         )?;
+        // Certificates are read again at every reload, whatever the config text says.
+        let tls = load_tls(&config, &self.tls_keys)?;
         let old = &self.shared.config;
         let count = worker_count(&config);
+        let tls_listen = |c: &Config| c.tls.as_ref().map(|t| t.listen);
         let structural = config.listen != old.listen
+            || tls_listen(&config) != tls_listen(old)
             || count != self.current().workers.len()
             || config.backlog != old.backlog
             || config.pin != old.pin;
-        let shared = Arc::new(Shared { config, router });
+        let shared = Arc::new(Shared {
+            config,
+            router,
+            tls: tls.as_ref().map(|t| t.config.clone()),
+        });
         if !structural {
             if shared.config.defer_accept != old.defer_accept {
                 self.listeners.set_defer_accept(shared.config.defer_accept);
+                if let Some(l) = &self.tls_listeners {
+                    l.set_defer_accept(shared.config.defer_accept);
+                }
             }
             self.shared = shared.clone();
             self.apply_now(shared)?;
-            return Ok("routes, responses, limits and timeouts".to_owned());
+            self.serving(tls.as_ref());
+            let certificates = if tls.is_some() { ", certificates" } else { "" };
+            return Ok(format!(
+                "routes, responses, limits and timeouts{certificates}"
+            ));
         }
         let new_config = &shared.config;
         if new_config.listen != old.listen && !self.listeners.is_inherited() {
@@ -360,8 +409,26 @@ impl Supervisor {
                 self.listeners.set_backlog(new_config.backlog)?;
             }
         }
+        let old_tls = old.tls.as_ref().map(|t| t.listen);
+        match &new_config.tls {
+            None => self.tls_listeners = None,
+            Some(t) if Some(t.listen) != old_tls || self.tls_listeners.is_none() => {
+                self.tls_listeners = Some(Listeners::bind(t.listen, count, new_config.backlog)?);
+            }
+            Some(_) => {
+                if let Some(l) = &mut self.tls_listeners {
+                    l.ensure(count, new_config.backlog)?;
+                    if new_config.backlog != old.backlog {
+                        l.set_backlog(new_config.backlog)?;
+                    }
+                }
+            }
+        }
         // Every socket, including any just bound.
         self.listeners.set_defer_accept(new_config.defer_accept);
+        if let Some(l) = &self.tls_listeners {
+            l.set_defer_accept(new_config.defer_accept);
+        }
         let previous = std::mem::replace(&mut self.shared, shared);
         match self.start_generation(count) {
             Ok(generation) => {
@@ -373,6 +440,7 @@ impl Supervisor {
                     eprintln!("cerberus: reload: the old workers, before they drain: {e}");
                 }
                 self.current().drain();
+                self.serving(tls.as_ref());
                 let pinned = generation.pinned;
                 self.generations.push(generation);
                 Ok(format!(
@@ -436,6 +504,20 @@ fn listeners_for(
     } else {
         Ok(Listeners::inherited(given)?)
     }
+}
+
+/// Read and check `[tls]`'s certificates, if there is one, with throwaway session keys: for
+/// `--check-config` and for a server made before it runs.
+fn check_tls(config: &Config) -> Result<(), String> {
+    match &config.tls {
+        Some(t) => tls::load(t, &tls::Keys::new()?).map(drop),
+        None => Ok(()),
+    }
+}
+
+/// `[tls]`'s server config, with the process's session keys.
+fn load_tls(config: &Config, keys: &tls::Keys) -> Result<Option<tls::Loaded>, String> {
+    config.tls.as_ref().map(|t| tls::load(t, keys)).transpose()
 }
 
 fn build_router(

@@ -23,6 +23,8 @@ pub struct Shared {
     pub config: Config,
     /// The routes.
     pub router: Router,
+    /// What new HTTPS connections' sessions start with (certificates included), with `[tls]`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What the request path needs besides the connection and the parser: the worker's buffers,

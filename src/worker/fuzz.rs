@@ -95,7 +95,11 @@ fn shared() -> Arc<Shared> {
         .get_or_init(|| {
             let config: Config = toml::from_str(CONFIG).expect("the harness config parses");
             let router = Router::from_config(&config).expect("the harness routes build");
-            Arc::new(Shared { config, router })
+            Arc::new(Shared {
+                config,
+                router,
+                tls: None,
+            })
         })
         .clone()
 }

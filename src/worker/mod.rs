@@ -23,6 +23,7 @@ mod ctx;
 mod dispatch;
 pub mod fuzz;
 mod timer;
+mod tls;
 
 pub use balance::{Mailbox, Team};
 pub use ctx::Shared;
@@ -36,12 +37,19 @@ use balance::{MIN_MOVED_REQUESTS, REBALANCE};
 use conn::{Conn, Io, Outcome, Ready, Register};
 use ctx::Ctx;
 use timer::{Entry, Wheel};
+use tls::{News, TlsStream};
 
 const WAKER: Token = Token(usize::MAX);
 /// The alarms' timer (responses due at an instant).
 const ALARM: Token = Token(usize::MAX - 1);
 /// Listener `i` is registered as `Token(LISTENER_BASE - i)`, far above any slab key.
 const LISTENER_BASE: usize = usize::MAX - 2;
+/// HTTPS listener `i` is registered as `Token(TLS_LISTENER_BASE - i)` (a worker has at most
+/// as many listeners of a kind as there can be workers, 1024).
+const TLS_LISTENER_BASE: usize = LISTENER_BASE - 4096;
+/// HTTPS connection `key` of its slab is registered as `Token(TLS_BASE + key)`, and its alarm
+/// is set by that token; plain connections' tokens are their keys, below it.
+const TLS_BASE: usize = 1 << (usize::BITS - 2);
 /// How late a thread's timers may fire: a response delayed by milliseconds is measured in
 /// microseconds of lateness, and the kernel's default slack is 50 µs.
 const TIMER_SLACK: Duration = Duration::from_micros(1);
@@ -135,6 +143,8 @@ pub struct Start {
     /// The listeners it accepts from: usually one; more after the worker count shrank across
     /// a reload, so that no listener has to close.
     pub listeners: Vec<std::net::TcpListener>,
+    /// Its HTTPS listeners (none without `[tls]`), shared out as `listeners` are.
+    pub tls_listeners: Vec<std::net::TcpListener>,
     /// The CPU to pin it to.
     pub core: Option<core_affinity::CoreId>,
     /// The config and routes.
@@ -202,8 +212,10 @@ struct Worker {
     due: Vec<Entry>,
     /// Connections that asked to be woken at an instant (a response they owe is due).
     alarms: Alarms,
-    /// Keys whose alarms went off this turn.
+    /// Tokens whose alarms went off this turn.
     woken: Vec<usize>,
+    /// The HTTPS listeners and connections.
+    tls: TlsSide,
     rbuf: Box<[u8]>,
     parser: RequestParser,
     ctx: Ctx,
@@ -225,6 +237,69 @@ struct Worker {
     accept_more: bool,
 }
 
+/// A worker's HTTPS side: its listeners, and its connections with their own slab and wheel,
+/// so that plain connections' code and memory stay as they are.
+struct TlsSide {
+    /// Emptied when draining, as the plain ones are.
+    listeners: Vec<TcpListener>,
+    conns: Slab<Conn<TlsStream>>,
+    wheel: Wheel,
+    due: Vec<Entry>,
+}
+
+/// What the worker needs of a connection's socket besides what the connection needs: to
+/// count what its own layer did (a TLS handshake done or failed).
+trait Stream: conn::Socket + mio::event::Source {
+    /// Count what happened since the last call.
+    #[inline]
+    fn count(&mut self, _stats: &StatsWriter) {}
+
+    /// The connection is closing for `reason`: count what that means at this layer.
+    #[inline]
+    fn closing(&mut self, _reason: CloseReason, _stats: &StatsWriter) {}
+}
+
+impl Stream for mio::net::TcpStream {}
+
+impl Stream for TlsStream {
+    fn count(&mut self, stats: &StatsWriter) {
+        match self.take_news() {
+            Some(News::Done { tls13, resumed }) => stats.tls_done(tls13, resumed),
+            Some(News::Failed(why)) => stats.tls_failed(why),
+            None => {}
+        }
+    }
+
+    fn closing(&mut self, reason: CloseReason, stats: &StatsWriter) {
+        use crate::stats::TlsFailure;
+        match reason {
+            CloseReason::HandshakeTimeout => self.fail(TlsFailure::Timeout),
+            CloseReason::Client if conn::Socket::handshaking(self) => self.fail(TlsFailure::Closed),
+            _ if conn::Socket::handshaking(self) => self.fail(TlsFailure::Other),
+            _ => {}
+        }
+        self.count(stats);
+    }
+}
+
+/// Run `$body` on the slab and wheel of the connection with `$token`, with `$key` its slab
+/// key: the plain ones, or the HTTPS ones.
+macro_rules! on_conns {
+    ($self:ident, $token:expr, |$conns:ident, $wheel:ident, $key:ident| $body:expr) => {
+        if $token < TLS_BASE {
+            let ($conns, $wheel, $key) = (&mut $self.conns, &mut $self.wheel, $token);
+            $body
+        } else {
+            let ($conns, $wheel, $key) = (
+                &mut $self.tls.conns,
+                &mut $self.tls.wheel,
+                $token - TLS_BASE,
+            );
+            $body
+        }
+    };
+}
+
 impl Worker {
     fn new(
         poll: Poll,
@@ -241,6 +316,15 @@ impl Worker {
             poll.registry()
                 .register(listener, Token(LISTENER_BASE - i), Interest::READABLE)?;
         }
+        let mut tls_listeners: Vec<TcpListener> = start
+            .tls_listeners
+            .into_iter()
+            .map(TcpListener::from_std)
+            .collect();
+        for (i, listener) in tls_listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(listener, Token(TLS_LISTENER_BASE - i), Interest::READABLE)?;
+        }
         let now = Instant::now();
         let mut worker = Worker {
             id: start.id,
@@ -251,6 +335,12 @@ impl Worker {
             due: Vec::new(),
             alarms: Alarms::new(),
             woken: Vec::new(),
+            tls: TlsSide {
+                listeners: tls_listeners,
+                conns: Slab::new(),
+                wheel: Wheel::new(now),
+                due: Vec::new(),
+            },
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             parser: RequestParser::new(),
             ctx: Ctx::new(start.id, start.shared, start.stats, now, READ_BUF),
@@ -289,13 +379,14 @@ impl Worker {
                 // Connections first: nearly every event is theirs, and their keys are below
                 // every other token.
                 match event.token() {
-                    Token(key) if key <= LISTENER_BASE - self.listeners.len() => {
-                        self.conn_event(key, event)
+                    Token(token) if token < TLS_LISTENER_BASE - 4096 => {
+                        self.conn_event(token, event)
                     }
                     WAKER => self.commands(),
                     // The alarms are looked at every turn, below.
                     ALARM => {}
-                    Token(t) => self.accept_from(LISTENER_BASE - t),
+                    Token(t) if t > TLS_LISTENER_BASE => self.accept_from(LISTENER_BASE - t, false),
+                    Token(t) => self.accept_from(TLS_LISTENER_BASE - t, true),
                 }
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.ctx.now) || self.accept_more {
@@ -320,7 +411,11 @@ impl Worker {
             ctx.log
                 .flush_if_due(ctx.now, &ctx.newest.config, &ctx.stats);
             // A connection on its way here counts in the team's load: wait for it.
-            if self.ctx.draining && self.conns.is_empty() && self.team.retire(self.id) {
+            if self.ctx.draining
+                && self.conns.is_empty()
+                && self.tls.conns.is_empty()
+                && self.team.retire(self.id)
+            {
                 self.ctx.log.finish(&self.ctx.stats);
                 return Ok(());
             }
@@ -334,7 +429,12 @@ impl Worker {
         // The turn's start, not a fresh clock read: a timer then fires late by at most the
         // time this turn took, well inside the wheel's 10 ms tick.
         let now = self.ctx.now;
-        let timer = self.wheel.next_timeout(now);
+        let mut timer = self.wheel.next_timeout(now);
+        if !self.tls.conns.is_empty() {
+            if let Some(t) = self.tls.wheel.next_timeout(now) {
+                timer = Some(timer.map_or(t, |p| p.min(t)));
+            }
+        }
         // The soonest of the other wake-ups, as one instant: subtracting instants is the
         // costly part. Only a worker with connections and peers has load to even out.
         let mut wake = self.accept_paused_until;
@@ -353,21 +453,32 @@ impl Worker {
     /// Accept from every listener.
     fn accept(&mut self) {
         for i in 0..self.listeners.len() {
-            self.accept_from(i);
+            self.accept_from(i, false);
+        }
+        for i in 0..self.tls.listeners.len() {
+            self.accept_from(i, true);
         }
     }
 
-    /// Accept until the queue is empty, the connection limit is reached, or fds run out.
-    fn accept_from(&mut self, i: usize) {
+    /// Accept from plain listener `i` (or HTTPS listener `i`) until the queue is empty, the
+    /// connection limit is reached, or fds run out.
+    fn accept_from(&mut self, i: usize, tls: bool) {
         let max = self.ctx.newest.config.max_connections;
         for _ in 0..ACCEPT_BATCH {
-            if self.accept_paused_until.is_some() || self.conns.len() >= max {
+            if self.accept_paused_until.is_some() || self.conns.len() + self.tls.conns.len() >= max
+            {
                 return;
             }
-            let Some(listener) = self.listeners.get(i) else {
+            let listeners = if tls {
+                &self.tls.listeners
+            } else {
+                &self.listeners
+            };
+            let Some(listener) = listeners.get(i) else {
                 return;
             };
             match listener.accept() {
+                Ok((stream, peer)) if tls => self.add_tls(stream, peer.ip()),
                 Ok((stream, peer)) => self.assign(stream, peer.ip()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if out_of_fds(&e) => {
@@ -438,28 +549,69 @@ impl Worker {
         self.apply(key, outcome);
     }
 
-    fn conn_event(&mut self, key: usize, event: &mio::event::Event) {
+    /// Serve a connection accepted on an HTTPS listener, here (TLS connections are not
+    /// handed between workers): its session starts with the newest certificates.
+    fn add_tls(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
+        // A listener outlives a config that dropped `[tls]` only until its generation drains.
+        let Some(config) = self.ctx.newest.tls.as_ref() else {
+            return;
+        };
+        let Ok(stream) = TlsStream::new(stream, config) else {
+            return;
+        };
+        self.team.assign(self.id, false);
+        let key = self
+            .tls
+            .conns
+            .insert(Conn::new(stream, self.ctx.newest.clone(), peer));
+        self.ctx.stats.opened();
+        let conn = &mut self.tls.conns[key];
+        let outcome = if self.ctx.newest.config.defer_accept {
+            // As in `add`: the ClientHello is here.
+            let ready = Ready {
+                readable: true,
+                writable: false,
+                read_closed: false,
+            };
+            let io = Io {
+                rbuf: &mut self.rbuf,
+                parser: &mut self.parser,
+            };
+            let outcome = conn.on_event(ready, io, &mut self.ctx);
+            conn.socket_mut().count(&self.ctx.stats);
+            outcome
+        } else {
+            conn.start(&self.ctx)
+        };
+        self.apply(TLS_BASE + key, outcome);
+    }
+
+    fn conn_event(&mut self, token: usize, event: &mio::event::Event) {
         let ready = Ready {
             readable: event.is_readable() || event.is_read_closed() || event.is_error(),
             writable: event.is_writable(),
             read_closed: event.is_read_closed(),
         };
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let io = Io {
-            rbuf: &mut self.rbuf,
-            parser: &mut self.parser,
-        };
-        let outcome = conn.on_event(ready, io, &mut self.ctx);
+        let outcome = on_conns!(self, token, |conns, _wheel, key| {
+            let Some(conn) = conns.get_mut(key) else {
+                return;
+            };
+            let io = Io {
+                rbuf: &mut self.rbuf,
+                parser: &mut self.parser,
+            };
+            let outcome = conn.on_event(ready, io, &mut self.ctx);
+            conn.socket_mut().count(&self.ctx.stats);
+            outcome
+        });
         debug_assert!(self.ctx.wbuf.is_empty(), "a connection left staged bytes");
-        self.apply(key, outcome);
+        self.apply(token, outcome);
     }
 
     /// Do what the connection asked for: close it, or (re)register it and move its deadline.
-    fn apply(&mut self, key: usize, outcome: Outcome) {
+    fn apply(&mut self, token: usize, outcome: Outcome) {
         let (register, timeout, wake) = match outcome {
-            Outcome::Close(reason) => return self.close(key, reason),
+            Outcome::Close(reason) => return self.close(token, reason),
             Outcome::Keep {
                 register,
                 timeout,
@@ -467,27 +619,30 @@ impl Worker {
             } => (register, timeout, wake),
         };
         let registry = self.poll.registry();
-        let registered = match register {
-            None => Ok(()),
-            Some(Register::New(interest)) => {
-                registry.register(&mut self.conns[key], Token(key), interest)
-            }
-            Some(Register::Change(interest)) => {
-                registry.reregister(&mut self.conns[key], Token(key), interest)
-            }
-        };
-        if registered.is_err() {
-            return self.close(key, CloseReason::Error);
-        }
-        if let Some(timeout) = timeout {
-            self.wheel.arm(key, self.ctx.now, timeout);
-        }
-        if let Some(at) = wake.then(|| self.conns[key].wake_at()).flatten() {
-            let registry = self.poll.registry();
-            if self.alarms.set(key, at, registry, ALARM).is_err() {
+        let failed = on_conns!(self, token, |conns, wheel, key| {
+            let registered = match register {
+                None => Ok(()),
+                Some(Register::New(interest)) => {
+                    registry.register(&mut conns[key], Token(token), interest)
+                }
+                Some(Register::Change(interest)) => {
+                    registry.reregister(&mut conns[key], Token(token), interest)
+                }
+            };
+            if registered.is_err() {
+                true
+            } else {
+                if let Some(timeout) = timeout {
+                    wheel.arm(key, self.ctx.now, timeout);
+                }
                 // Without its alarm the response would never go: end it plainly instead.
-                self.close(key, CloseReason::Error);
+                wake.then(|| conns[key].wake_at())
+                    .flatten()
+                    .is_some_and(|at| self.alarms.set(token, at, registry, ALARM).is_err())
             }
+        });
+        if failed {
+            self.close(token, CloseReason::Error);
         }
     }
 
@@ -495,16 +650,18 @@ impl Worker {
     fn wake_due(&mut self) -> io::Result<()> {
         let mut woken = std::mem::take(&mut self.woken);
         self.alarms.expire(self.ctx.now, &mut woken)?;
-        for key in woken.drain(..) {
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            let io = Io {
-                rbuf: &mut self.rbuf,
-                parser: &mut self.parser,
-            };
-            let outcome = conn.on_wake(io, &mut self.ctx);
-            self.apply(key, outcome);
+        for token in woken.drain(..) {
+            let outcome = on_conns!(self, token, |conns, _wheel, key| {
+                let Some(conn) = conns.get_mut(key) else {
+                    continue;
+                };
+                let io = Io {
+                    rbuf: &mut self.rbuf,
+                    parser: &mut self.parser,
+                };
+                conn.on_wake(io, &mut self.ctx)
+            });
+            self.apply(token, outcome);
         }
         self.woken = woken;
         Ok(())
@@ -582,18 +739,22 @@ impl Worker {
         }
     }
 
-    fn close(&mut self, key: usize, reason: CloseReason) {
+    fn close(&mut self, token: usize, reason: CloseReason) {
         // Responses deferred by a connection that closed on an error, before it queued them.
         self.ctx.desk.later.clear();
         // Closing the socket removes it from the epoll set (its fd is never duplicated), so no
         // epoll_ctl is needed.
-        drop(self.conns.remove(key));
-        self.wheel.cancel(key);
+        on_conns!(self, token, |conns, wheel, key| {
+            let mut conn = conns.remove(key);
+            conn.socket_mut().closing(reason, &self.ctx.stats);
+            drop(conn);
+            wheel.cancel(key);
+        });
         self.team.release(self.id);
         self.ctx.stats.closed(reason);
         // A free slot: connections waiting in the accept queue can come in on the next turn
         // (not from here: `add` may close, and would recurse).
-        if self.conns.len() + 1 == self.ctx.newest.config.max_connections {
+        if self.conns.len() + self.tls.conns.len() + 1 == self.ctx.newest.config.max_connections {
             self.accept_more = true;
         }
     }
@@ -614,6 +775,24 @@ impl Worker {
             self.close(key, reason);
         }
         self.due = due;
+        if self.tls.conns.is_empty() {
+            return;
+        }
+        let now_tick = self.tls.wheel.tick_of(self.ctx.now);
+        let mut due = std::mem::take(&mut self.tls.due);
+        self.tls.wheel.expire(self.ctx.now, &mut due);
+        for entry in due.drain(..) {
+            let key = entry.0;
+            if !self.tls.wheel.fired(entry, now_tick) {
+                continue;
+            }
+            let Some(conn) = self.tls.conns.get_mut(key) else {
+                continue;
+            };
+            let reason = conn.on_timeout(&mut self.ctx);
+            self.close(TLS_BASE + key, reason);
+        }
+        self.tls.due = due;
     }
 
     fn commands(&mut self) {
@@ -641,6 +820,9 @@ impl Worker {
         for (_, conn) in self.conns.iter_mut() {
             conn.adopt(&self.ctx.newest);
         }
+        for (_, conn) in self.tls.conns.iter_mut() {
+            conn.adopt(&self.ctx.newest);
+        }
     }
 
     /// Take what is already in the accept queue, stop accepting, and give every connection
@@ -651,7 +833,7 @@ impl Worker {
             return;
         }
         self.accept();
-        for mut listener in self.listeners.drain(..) {
+        for mut listener in self.listeners.drain(..).chain(self.tls.listeners.drain(..)) {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.ctx.draining = true;
@@ -660,6 +842,11 @@ impl Worker {
             // Each deadline again: idle connections now wait only for the drain grace.
             let outcome = self.conns[key].on_drain(&self.ctx);
             self.apply(key, outcome);
+        }
+        let keys: Vec<usize> = self.tls.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let outcome = self.tls.conns[key].on_drain(&self.ctx);
+            self.apply(TLS_BASE + key, outcome);
         }
     }
 }

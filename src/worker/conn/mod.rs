@@ -110,6 +110,25 @@ pub trait Socket: Read + Write {
         let _ = (file, offset, count);
         Err(io::ErrorKind::Unsupported.into())
     }
+
+    /// A TLS handshake is going on: nothing can be read or written yet, and the deadline is
+    /// the handshake's.
+    #[inline]
+    fn handshaking(&self) -> bool {
+        false
+    }
+
+    /// Bytes taken by a write are still held by the socket's own layer (TLS records the TCP
+    /// socket did not take): output is owed even with nothing in the connection's buffers.
+    #[inline]
+    fn unsent(&self) -> bool {
+        false
+    }
+
+    /// Send what [`unsent`](Self::unsent) holds; `WouldBlock` is not an error.
+    fn push(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Socket for TcpStream {
@@ -282,6 +301,7 @@ impl<S: Socket> Conn<S> {
             Waiting::Idle if ctx.draining => CloseReason::Shutdown,
             Waiting::Idle => CloseReason::KeepaliveTimeout,
             Waiting::Write | Waiting::Respond => CloseReason::WriteTimeout,
+            Waiting::Handshake => CloseReason::HandshakeTimeout,
             Waiting::Linger => CloseReason::Client,
         }
     }
@@ -361,7 +381,9 @@ impl<S: Socket> Conn<S> {
 
     /// Something is owed: unsent bytes, or a queue of responses.
     fn owes(&self) -> bool {
-        !self.writer.is_empty() || self.pending.as_ref().is_some_and(|p| !p.is_empty())
+        !self.writer.is_empty()
+            || self.stream.unsent()
+            || self.pending.as_ref().is_some_and(|p| !p.is_empty())
     }
 
     /// Read until the socket is drained (or we must stop), answer, and flush.
@@ -404,6 +426,9 @@ impl<S: Socket> Conn<S> {
     /// of a closing connection is out, close or linger.
     #[inline]
     fn flush(&mut self, ctx: &mut Ctx) -> Next {
+        if self.stream.unsent() && self.stream.push().is_err() {
+            return Next::Close(CloseReason::Error);
+        }
         if !ctx.desk.later.is_empty() || self.pending.is_some() {
             return self.flush_queue(ctx);
         }
@@ -411,7 +436,7 @@ impl<S: Socket> Conn<S> {
             return Next::Close(CloseReason::Error);
         }
         match self.reader.closing() {
-            Some(unread) if self.writer.is_empty() => self.finish(unread),
+            Some(unread) if self.writer.is_empty() && !self.stream.unsent() => self.finish(unread),
             _ => Next::Keep,
         }
     }
@@ -448,8 +473,11 @@ impl<S: Socket> Conn<S> {
         let written = self.writer.take_written();
         let moved = (self.reader.take_body_bytes(), written);
         // The socket did not take all it was given: unsent bytes, or a body cut short.
-        let mut owes_output = !self.writer.is_empty();
+        let mut owes_output = !self.writer.is_empty() || self.stream.unsent();
         let mut stage = self.reader.stage();
+        if self.stream.handshaking() {
+            stage = Stage::Handshake;
+        }
         let mut wake = false;
         if let Some(pending) = &mut self.pending {
             owes_output |= pending.writing_body();
@@ -502,7 +530,7 @@ impl<S: Socket> Conn<S> {
 }
 
 /// The worker registers the connection itself: it stands for its socket.
-impl mio::event::Source for Conn<TcpStream> {
+impl<S: Socket + mio::event::Source> mio::event::Source for Conn<S> {
     fn register(
         &mut self,
         registry: &Registry,

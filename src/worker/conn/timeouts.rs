@@ -37,6 +37,8 @@ pub enum Waiting {
     /// Its own responses, which complete later: their alarms wake it, and this deadline is
     /// only a backstop.
     Respond,
+    /// The end of its TLS handshake (from accept).
+    Handshake,
 }
 
 /// Where the connection is, as far as its timer cares (see [`Timeouts::rearm`]).
@@ -54,6 +56,8 @@ pub enum Stage {
     Lingering,
     /// Between requests (or holding them back), owing responses that complete later.
     Responding,
+    /// In its TLS handshake.
+    Handshake,
 }
 
 /// What happened since the timer was last armed: a deadline that measures progress restarts
@@ -117,6 +121,8 @@ impl Timeouts {
 fn waiting_for(stage: Stage, owes_output: bool, progress: Progress) -> (Waiting, bool) {
     match stage {
         Stage::Lingering => (Waiting::Linger, false),
+        // From accept, whatever arrives: a handshake trickled byte by byte still ends on time.
+        Stage::Handshake => (Waiting::Handshake, false),
         // Only bytes the client took count as progress: reading from a client that does not
         // read its responses must not keep its connection open.
         _ if owes_output => (Waiting::Write, progress.wrote),
@@ -205,6 +211,10 @@ fn timeout(waiting: Waiting, config: &Config, draining: bool, fresh: bool) -> Du
         Waiting::Write => config.write_timeout,
         Waiting::Linger => LINGER,
         Waiting::Respond => RESPOND_BACKSTOP,
+        Waiting::Handshake => config
+            .tls
+            .as_ref()
+            .map_or(config.header_timeout, |tls| tls.handshake_timeout),
     }
 }
 
