@@ -120,7 +120,7 @@ impl Server {
         let (reports_tx, reports) = crossbeam_channel::unbounded();
         let https = tls_listeners
             .as_ref()
-            .map(|l| format!(", HTTPS on {}", l.addr))
+            .map(|l| format!(" and {} (HTTPS)", l.addr))
             .unwrap_or_default();
         let mut sup = Supervisor {
             source: self.source,
@@ -443,8 +443,13 @@ impl Supervisor {
                 self.serving(tls.as_ref());
                 let pinned = generation.pinned;
                 self.generations.push(generation);
+                let https = self
+                    .tls_listeners
+                    .as_ref()
+                    .map(|l| format!(" and {} (HTTPS)", l.addr))
+                    .unwrap_or_default();
                 Ok(format!(
-                    "new generation: listening on {} with {}",
+                    "new generation: listening on {}{https} with {}",
                     self.listeners.addr,
                     describe(count, pinned)
                 ))

@@ -161,7 +161,8 @@ impl Builder {
         let config = write_config(&self.dir, &self.config);
         let mut cmd = self.command(&config);
         let process = Launched::spawn(&mut cmd);
-        let Some((bound, metrics)) = process.wait_for(READY_TIMEOUT, parse_ready_line) else {
+        let Some((bound, https, metrics)) = process.wait_for(READY_TIMEOUT, parse_ready_line)
+        else {
             panic!(
                 "cerberus did not become ready within {READY_TIMEOUT:?}; stderr:\n{}",
                 process.stderr()
@@ -170,6 +171,7 @@ impl Builder {
         Server {
             process,
             bound,
+            https,
             metrics,
             dir: self.dir,
         }
@@ -254,16 +256,21 @@ fn write_config(dir: &TempDir, config: &str) -> PathBuf {
     dir.write("cerberus.toml", text.as_bytes())
 }
 
-/// The two addresses in `cerberus: listening on ADDR with N workers (...); metrics on ADDR`
-/// (or `; metrics off`).
-fn parse_ready_line(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {
+/// The addresses in `cerberus: listening on ADDR [and ADDR (HTTPS)] with N workers (...);
+/// metrics on ADDR` (or `; metrics off`).
+fn parse_ready_line(line: &str) -> Option<(SocketAddr, Option<SocketAddr>, Option<SocketAddr>)> {
     let rest = line.strip_prefix("cerberus: listening on ")?;
-    let bound = rest.split(' ').next()?.parse().ok()?;
+    let mut words = rest.split(' ');
+    let bound = words.next()?.parse().ok()?;
+    let https = match (words.next(), words.next(), words.next()) {
+        (Some("and"), Some(addr), Some("(HTTPS)")) => Some(addr.parse().ok()?),
+        _ => None,
+    };
     if line.ends_with("; metrics off") {
-        return Some((bound, None));
+        return Some((bound, https, None));
     }
     let metrics = line.rsplit_once("; metrics on ")?.1.parse().ok()?;
-    Some((bound, Some(metrics)))
+    Some((bound, https, Some(metrics)))
 }
 
 /// A running `cerberus` process. Killed (SIGKILL) and reaped when dropped.
@@ -272,6 +279,8 @@ pub struct Server {
     process: Launched,
     /// The address from the ready line.
     bound: SocketAddr,
+    /// The HTTPS address from the ready line, with `[tls]`.
+    https: Option<SocketAddr>,
     /// The metrics address from the ready line; `None` when it said `metrics off`.
     metrics: Option<SocketAddr>,
     /// Holds the config file (and any body files) until the server is gone.
@@ -322,6 +331,11 @@ impl Server {
             });
         }
         addr
+    }
+
+    /// The HTTPS address the server said it listens on; panics without `[tls]`.
+    pub fn https(&self) -> SocketAddr {
+        self.https.expect("the server listens for HTTPS")
     }
 
     /// The metrics address the server said it listens on; `None` when metrics are off.
