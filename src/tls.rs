@@ -81,8 +81,9 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// Read and check `[tls]`'s certificates and build the server config, sharing `keys`.
-pub fn load(tls: &TlsConfig, keys: &Keys) -> Result<Loaded, String> {
+/// Read and check `[tls]`'s certificates and build the server config, sharing `keys` (none:
+/// only to check the config, without the cost of seeding a random number generator).
+pub fn load(tls: &TlsConfig, keys: Option<&Keys>) -> Result<Loaded, String> {
     let provider = provider();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -108,8 +109,10 @@ pub fn load(tls: &TlsConfig, keys: &Keys) -> Result<Loaded, String> {
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.ticketer = keys.tickets.clone();
-    config.session_storage = keys.sessions.clone();
+    if let Some(keys) = keys {
+        config.ticketer = keys.tickets.clone();
+        config.session_storage = keys.sessions.clone();
+    }
     // No 0-RTT: early data can be replayed.
     config.max_early_data_size = 0;
     Ok(Loaded {

@@ -97,8 +97,8 @@ impl Server {
         let count = worker_count(&self.config);
         let listeners = listeners_for(&self.config, count, self.inherited)?;
         listeners.set_defer_accept(self.config.defer_accept);
-        let tls_keys = tls::Keys::new()?;
-        let tls = load_tls(&self.config, &tls_keys)?;
+        let mut tls_keys = None;
+        let tls = load_tls(&self.config, &mut tls_keys)?;
         let tls_listeners = match &self.config.tls {
             Some(t) => {
                 let l = Listeners::claim(t.listen, count, self.config.backlog)?;
@@ -169,8 +169,9 @@ struct Supervisor {
     listeners: Listeners,
     /// The HTTPS listeners, with `[tls]`.
     tls_listeners: Option<Listeners>,
-    /// Session ticket keys and the session cache, shared by every TLS config of the process.
-    tls_keys: tls::Keys,
+    /// Session ticket keys and the session cache, shared by every TLS config of the process
+    /// (made with the first).
+    tls_keys: Option<tls::Keys>,
     /// The newest generation last; older ones are draining.
     generations: Vec<Generation>,
     next_number: u64,
@@ -371,7 +372,7 @@ impl Supervisor {
             worker_count(&config),
         )?;
         // Certificates are read again at every reload, whatever the config text says.
-        let tls = load_tls(&config, &self.tls_keys)?;
+        let tls = load_tls(&config, &mut self.tls_keys)?;
         let old = &self.shared.config;
         let count = worker_count(&config);
         let tls_listen = |c: &Config| c.tls.as_ref().map(|t| t.listen);
@@ -511,18 +512,25 @@ fn listeners_for(
     }
 }
 
-/// Read and check `[tls]`'s certificates, if there is one, with throwaway session keys: for
-/// `--check-config` and for a server made before it runs.
+/// Read and check `[tls]`'s certificates, if there is one: for `--check-config` and for a
+/// server made before it runs.
 fn check_tls(config: &Config) -> Result<(), String> {
     match &config.tls {
-        Some(t) => tls::load(t, &tls::Keys::new()?).map(drop),
+        Some(t) => tls::load(t, None).map(drop),
         None => Ok(()),
     }
 }
 
-/// `[tls]`'s server config, with the process's session keys.
-fn load_tls(config: &Config, keys: &tls::Keys) -> Result<Option<tls::Loaded>, String> {
-    config.tls.as_ref().map(|t| tls::load(t, keys)).transpose()
+/// `[tls]`'s server config, with the process's session keys, made the first time they are
+/// needed: seeding their random number generator costs a plain server's start-up nothing.
+fn load_tls(config: &Config, keys: &mut Option<tls::Keys>) -> Result<Option<tls::Loaded>, String> {
+    let Some(t) = &config.tls else {
+        return Ok(None);
+    };
+    if keys.is_none() {
+        *keys = Some(tls::Keys::new()?);
+    }
+    tls::load(t, keys.as_ref()).map(Some)
 }
 
 fn build_router(

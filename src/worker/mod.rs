@@ -385,8 +385,8 @@ impl Worker {
                     WAKER => self.commands(),
                     // The alarms are looked at every turn, below.
                     ALARM => {}
-                    Token(t) if t > TLS_LISTENER_BASE => self.accept_from(LISTENER_BASE - t, false),
-                    Token(t) => self.accept_from(TLS_LISTENER_BASE - t, true),
+                    Token(t) if t > TLS_LISTENER_BASE => self.accept_from(LISTENER_BASE - t),
+                    Token(t) => self.accept_tls_from(TLS_LISTENER_BASE - t),
                 }
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.ctx.now) || self.accept_more {
@@ -453,50 +453,69 @@ impl Worker {
     /// Accept from every listener.
     fn accept(&mut self) {
         for i in 0..self.listeners.len() {
-            self.accept_from(i, false);
+            self.accept_from(i);
         }
         for i in 0..self.tls.listeners.len() {
-            self.accept_from(i, true);
+            self.accept_tls_from(i);
         }
     }
 
-    /// Accept from plain listener `i` (or HTTPS listener `i`) until the queue is empty, the
-    /// connection limit is reached, or fds run out.
-    fn accept_from(&mut self, i: usize, tls: bool) {
+    /// Accept from listener `i` until the queue is empty, the connection limit is reached, or
+    /// fds run out.
+    fn accept_from(&mut self, i: usize) {
         let max = self.ctx.newest.config.max_connections;
         for _ in 0..ACCEPT_BATCH {
             if self.accept_paused_until.is_some() || self.conns.len() + self.tls.conns.len() >= max
             {
                 return;
             }
-            let listeners = if tls {
-                &self.tls.listeners
-            } else {
-                &self.listeners
-            };
-            let Some(listener) = listeners.get(i) else {
+            let Some(listener) = self.listeners.get(i) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) if tls => self.add_tls(stream, peer.ip()),
                 Ok((stream, peer)) => self.assign(stream, peer.ip()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if out_of_fds(&e) => {
-                    let now = Instant::now();
-                    if let Some(held) = self.accept_errors.note(now) {
-                        eprintln!(
-                            "cerberus: worker {}: accept: {e}; pausing accepts for \
-                             {ACCEPT_BACKOFF:?}{held}",
-                            self.id
-                        );
-                    }
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
-                }
-                // ECONNABORTED, EPROTO, EPERM (firewall), EINTR: that connection is gone, go on.
-                Err(_) => {}
+                Err(e) => self.accept_failed(&e),
             }
         }
         self.accept_more = true;
+    }
+
+    /// [`accept_from`](Self::accept_from) for HTTPS listener `i`.
+    fn accept_tls_from(&mut self, i: usize) {
+        let max = self.ctx.newest.config.max_connections;
+        for _ in 0..ACCEPT_BATCH {
+            if self.accept_paused_until.is_some() || self.conns.len() + self.tls.conns.len() >= max
+            {
+                return;
+            }
+            let Some(listener) = self.tls.listeners.get(i) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.add_tls(stream, peer.ip()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => self.accept_failed(&e),
+            }
+        }
+        self.accept_more = true;
+    }
+
+    /// An accept failed: out of descriptors pauses accepting (said once a second); anything
+    /// else (ECONNABORTED, EPROTO, EPERM from a firewall, EINTR) lost that one connection.
+    #[cold]
+    fn accept_failed(&mut self, e: &io::Error) {
+        if !out_of_fds(e) {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(held) = self.accept_errors.note(now) {
+            eprintln!(
+                "cerberus: worker {}: accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}{held}",
+                self.id
+            );
+        }
+        self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
     }
 
     /// A connection this worker accepted: serve it here, or hand it to the least loaded worker

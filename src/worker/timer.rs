@@ -77,6 +77,8 @@ impl Wheel {
     /// Set the timer of the connection at slab `key` to fire `timeout` after `now`. A later
     /// deadline costs nothing: it is found when the current entry comes due. An earlier one
     /// needs an entry of its own (the old one then goes stale).
+    // The HTTPS side calls it too; kept inline in the plain path, where it was the only caller.
+    #[inline(always)]
     pub fn arm(&mut self, key: usize, now: Instant, timeout: Duration) {
         let deadline = self.deadline(now, timeout);
         if key >= self.timers.len() {
@@ -128,7 +130,8 @@ impl Wheel {
     }
 
     /// The tick `now` falls in.
-    #[inline]
+    // The HTTPS side calls it too; kept inline in the plain path, where it was the only caller.
+    #[inline(always)]
     pub fn tick_of(&mut self, now: Instant) -> u64 {
         let (tick, start, end) = self.last;
         if start <= now && now < end {
@@ -161,6 +164,8 @@ impl Wheel {
 
     /// Move every entry whose slot has come due by `now` into `due`. The caller checks each
     /// one's real deadline and reschedules those that moved.
+    // The HTTPS side calls it too; kept inline in the plain path, where it was the only caller.
+    #[inline(always)]
     pub fn expire(&mut self, now: Instant, due: &mut Vec<Entry>) {
         let current = self.tick_of(now);
         // After a long stall, one full turn visits every slot.
@@ -175,6 +180,8 @@ impl Wheel {
     }
 
     /// How long until the next non-empty slot is due, or `None` if the wheel is empty.
+    // The HTTPS side calls it too; kept inline in the plain path, where it was the only caller.
+    #[inline(always)]
     pub fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
         let ahead = self.next + self.first_occupied()? as u64;
         let wait = ahead.saturating_sub(self.tick_of(now));

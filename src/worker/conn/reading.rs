@@ -215,6 +215,8 @@ impl Reader {
     }
 
     /// Handle newly read bytes.
+    // Called for plain and HTTPS connections alike; inline in each.
+    #[inline(always)]
     fn receive(
         &mut self,
         data: &[u8],

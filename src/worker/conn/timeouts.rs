@@ -96,6 +96,8 @@ impl Timeouts {
     /// The timeout to arm now, if the deadline must move: when what the connection waits for
     /// changed, when it made progress that restarts the deadline, or when `force`d (a drain
     /// started and timeouts shorten). A lingering connection keeps its deadline, already short.
+    // Called for plain and HTTPS connections alike; inline in each.
+    #[inline(always)]
     pub fn rearm(
         &mut self,
         stage: Stage,
