@@ -3,6 +3,7 @@
 #
 #   cargo build --release && sudo deploy/install.sh
 #   DESTDIR=/tmp/pkg PREFIX=/usr BINARY=path/to/cerberus deploy/install.sh   # for packaging
+#   TLS=1 deploy/install.sh    # also the drop-in passing the HTTPS key as a credential
 #
 # An existing /etc/cerberus/cerberus.toml is never overwritten: the shipped one is then put
 # beside it as cerberus.toml.new. Nothing is started; the last lines say what to run.
@@ -25,6 +26,11 @@ sed "s|/usr/local/bin/cerberus|$PREFIX/bin/cerberus|; s|/etc/cerberus/|$SYSCONFD
   "$here/systemd/cerberus.service" > "$DESTDIR$UNITDIR/cerberus.service"
 chmod 644 "$DESTDIR$UNITDIR/cerberus.service"
 install -m 644 "$here/systemd/cerberus.socket" "$DESTDIR$UNITDIR/cerberus.socket"
+# TLS=1: the drop-in that passes the HTTPS certificate and key as credentials.
+if [ "${TLS:-0}" = 1 ]; then
+  install -D -m 644 "$here/systemd/cerberus.service.d/tls.conf" \
+    "$DESTDIR$UNITDIR/cerberus.service.d/tls.conf"
+fi
 
 install -D -m 644 "$here/sysctl.d/cerberus.conf" "$DESTDIR$SYSCONFDIR/sysctl.d/50-cerberus.conf"
 

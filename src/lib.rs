@@ -119,7 +119,7 @@ mod stats;
 mod supervisor;
 mod worker;
 
-pub use os::systemd::take_inherited_listeners;
+pub use os::systemd::{take_inherited_listeners, Inherited};
 pub use supervisor::Server;
 
 /// The connection state machine over a scripted socket, for the fuzz target and property

@@ -89,7 +89,9 @@ fn main() -> ExitCode {
         },
     };
     let server = match Server::from_source(source) {
-        Ok(server) => server.with_listeners(inherited),
+        Ok(server) => server
+            .with_listeners(inherited.plain)
+            .with_tls_listeners(inherited.https),
         Err(e) => {
             eprintln!("cerberus: {e}");
             return ExitCode::from(2);

@@ -589,6 +589,8 @@ mod tests {
             + 1
             + CloseReason::ALL.len()
             + crate::http::ParseError::ALL.len()
+            + 4
+            + TlsFailure::ALL.len()
             + 10;
         assert_eq!(before.len(), cells);
         a.absorb(&b);

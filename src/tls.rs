@@ -91,6 +91,7 @@ pub fn load(tls: &TlsConfig, keys: Option<&Keys>) -> Result<Loaded, String> {
     let mut resolver = ByName::default();
     let mut served = Vec::new();
     for (cert, key) in tls.pairs() {
+        let (cert, key) = (&credential(cert)?, &credential(key)?);
         let (certified, names, not_after) = read_pair(cert, key, &provider, now)?;
         let index = resolver.keys.len();
         resolver.keys.push(Arc::new(certified));
@@ -119,6 +120,22 @@ pub fn load(tls: &TlsConfig, keys: Option<&Keys>) -> Result<Loaded, String> {
         config: Arc::new(config),
         served,
     })
+}
+
+/// `path`, with a leading `$CREDENTIALS_DIRECTORY` replaced by where systemd put the
+/// service's credentials (`LoadCredential=`), so that the config can name them.
+fn credential(path: &Path) -> Result<PathBuf, String> {
+    let Ok(rest) = path.strip_prefix("$CREDENTIALS_DIRECTORY") else {
+        return Ok(path.to_owned());
+    };
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) => Ok(Path::new(&dir).join(rest)),
+        None => Err(format!(
+            "tls: {} names $CREDENTIALS_DIRECTORY, which is not set (systemd sets it for a \
+             service with LoadCredential=)",
+            path.display()
+        )),
+    }
 }
 
 /// One pair, checked: the key parses and is the certificate's, and the certificate is valid
@@ -251,7 +268,21 @@ impl ResolvesServerCert for ByName {
 
 #[cfg(test)]
 mod tests {
-    use super::ByName;
+    use super::{credential, ByName};
+    use std::path::Path;
+
+    #[test]
+    fn a_path_may_start_at_the_credentials_directory() {
+        assert_eq!(
+            credential(Path::new("/etc/k.pem")).unwrap(),
+            Path::new("/etc/k.pem")
+        );
+        // The variable is unset in tests (systemd sets it for services).
+        if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+            let e = credential(Path::new("$CREDENTIALS_DIRECTORY/k.pem")).unwrap_err();
+            assert!(e.contains("LoadCredential="), "{e}");
+        }
+    }
 
     #[test]
     fn a_wildcard_matches_one_label() {

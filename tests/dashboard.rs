@@ -9,6 +9,8 @@
 //! increase for `rate()` to see. Without Prometheus the test skips, and fails under `CI=true`.
 
 mod common;
+#[path = "tls/support.rs"]
+mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -77,12 +79,15 @@ fn dashboard_exprs() -> Vec<String> {
 }
 
 /// The panels the dashboard must have, by words in their titles.
-const PANELS: [&str; 10] = [
+const PANELS: [&str; 13] = [
     "Requests/s by code",
     "p50 / p90 / p99",
     "connections per worker",
     "closes by reason",
     "Parse errors by kind",
+    "TLS handshakes/s",
+    "TLS handshake failures",
+    "Certificate expiry",
     "Reloads",
     "CPU",
     "memory",
@@ -119,6 +124,18 @@ fn requests(addr: SocketAddr, path: &str, count: usize) {
         c.send(text.as_bytes());
         c.read_response();
     }
+}
+
+/// Full and resumed handshakes on the HTTPS listener, and one failure (plain HTTP).
+fn handshakes(https: SocketAddr, ca: &support::Ca, n: usize) {
+    let config = ca.client(None);
+    for _ in 0..n {
+        let mut c = support::Https::connect(https, "localhost", &config).unwrap();
+        assert_eq!(c.get("/").unwrap().status, 200);
+    }
+    let mut plain = Client::connect(https);
+    plain.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(plain.read_response().status, 400);
 }
 
 /// Requests of every kind: `n` per unit (200s, 404s, 503s, malformed).
@@ -174,7 +191,13 @@ fn every_dashboard_and_alert_expression_returns_data() {
         );
     }
 
-    let server = Server::builder(CONFIG)
+    // HTTPS too, with a certificate 10 days from expiry, so the expiry alert fires.
+    let ca = support::Ca::new();
+    let leaf = ca.leaf(&["localhost"], support::Key::EcdsaP256, 10);
+    let tls = support::tls_table("server", "");
+    let server = Server::builder(&format!("{CONFIG}\n{tls}"))
+        .file("server.pem", leaf.cert.as_bytes())
+        .file("server.key", leaf.key.as_bytes())
         .workers(2)
         .metrics_listen("127.0.0.1:0")
         .start();
@@ -189,8 +212,10 @@ fn every_dashboard_and_alert_expression_returns_data() {
 
     // Round one makes every series exist; round two, scrapes later, is what rate() sees.
     load(addr, 5);
+    handshakes(server.https(), &ca, 3);
     std::thread::sleep(Duration::from_millis(2500));
     load(addr, 200);
+    handshakes(server.https(), &ca, 20);
     server.reload_with("workers = \"many\"\n");
     server.wait_stderr("reload failed", 1);
 

@@ -3,11 +3,14 @@
 //! (selectors match the pod labels, probes and the PodMonitor name real container ports, the
 //! volume names the ConfigMap), the pod is locked down, the grace period covers the preStop
 //! pause and the drain, the ConfigMap's `cerberus.toml` passes `cerberus --check-config`, and
+//! the HTTPS certificate comes from a Secret mounted where the config reads it, and
 //! a config change reaches the pods: `checksum.sh` keeps the pod template's `checksum/config`
 //! annotation equal to the config's sha256, so changing the config changes the template and
 //! `kubectl apply` rolls the pods.
 
 mod common;
+#[path = "tls/support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -204,6 +207,31 @@ fn selectors_ports_and_references_agree() {
         .collect();
     let config_path = format!("{}/cerberus.toml", mount["mountPath"].as_str().unwrap());
     assert_eq!(args, ["--config", config_path.as_str()]);
+
+    // The TLS Secret, mounted where the config's cert and key are, readable by the pod's
+    // group only; the Service and the container name the HTTPS port.
+    let volume = &pod["spec"]["volumes"][1];
+    let mount = &c["volumeMounts"][1];
+    assert_eq!(mount["name"], volume["name"]);
+    assert_eq!(volume["secret"]["defaultMode"], 0o440);
+    assert_eq!(
+        pod["spec"]["securityContext"]["fsGroup"],
+        pod["spec"]["securityContext"]["runAsGroup"]
+    );
+    let config: toml::Table = config_text().parse().unwrap();
+    let dir = mount["mountPath"].as_str().unwrap();
+    assert_eq!(
+        config["tls"]["cert"].as_str(),
+        Some(&*format!("{dir}/tls.crt"))
+    );
+    assert_eq!(
+        config["tls"]["key"].as_str(),
+        Some(&*format!("{dir}/tls.key"))
+    );
+    let port = |p: &Value| p["name"] == "https" && p["containerPort"] == 8443;
+    assert!(c["ports"].as_array().unwrap().iter().any(port));
+    let https = config["tls"]["listen"].as_str().unwrap();
+    assert!(https.ends_with(":8443"), "{https}");
 }
 
 #[test]
@@ -246,8 +274,19 @@ fn config_text() -> String {
 #[test]
 fn the_configmap_config_passes_check_config_and_fits_the_grace_period() {
     let text = config_text();
+    // The Secret's files, as the pod has them, where the config names them.
+    let secret = common::TempDir::new();
+    let ca = support::Ca::new();
+    let leaf = ca.leaf(&["cerberus.example"], support::Key::EcdsaP256, 90);
+    secret.write("tls.crt", leaf.cert.as_bytes());
+    secret.write("tls.key", leaf.key.as_bytes());
+    let checked = text.replace(
+        "/etc/cerberus/tls/",
+        &format!("{}/", secret.path().display()),
+    );
+    assert_ne!(checked, text, "the config reads the Secret's files");
     let file = std::env::temp_dir().join(format!("cerberus-k8s-{}.toml", std::process::id()));
-    std::fs::write(&file, &text).unwrap();
+    std::fs::write(&file, &checked).unwrap();
     let (ok, out) = run(Command::new(BIN)
         .arg("--config")
         .arg(&file)

@@ -12,6 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -375,4 +376,46 @@ fn restart_under_load_fails_no_request() {
     r.expect("restart_nrestarts", "0");
     // The old process drains (idle connections get 500 ms) before the new one starts.
     assert!(r.num("restart_gap_ms") < 5000.0, "{}", r.text);
+}
+
+#[test]
+fn https_reads_its_key_through_a_credential_and_stays_hardened() {
+    let Some(r) = service() else { return };
+    // The key file is root's alone; the drop-in hands it over as a credential.
+    r.expect("tls_key_mode", "600:root");
+    assert!(
+        r.get("tls_dropin").ends_with("cerberus.service.d/tls.conf"),
+        "{}",
+        r.get("tls_dropin")
+    );
+    let exposure = r.num("tls_exposure");
+    assert!(
+        exposure <= MAX_EXPOSURE,
+        "exposure {exposure} with the TLS drop-in"
+    );
+    assert_eq!(
+        r.num("tls_verify_stderr_bytes"),
+        0.0,
+        "systemd-analyze verify with the TLS drop-in:\n{}",
+        r.block("tls_verify").join("\n")
+    );
+    if r.get("tls_credentials_work") != "yes" {
+        // boot.sh's systemd runs in a user namespace, where it cannot give a service user its
+        // credentials (the directory stays root's): that half is tested without systemd, in
+        // tests/tls.rs (a_key_under_credentials_directory_is_read_from_there).
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTE: this systemd cannot hand credentials to a service user; the service's HTTPS \
+             start is not judged here"
+        );
+        return;
+    }
+    r.expect("tls_start_rc", "0");
+    assert!(
+        r.get("tls_status").contains("(HTTPS)"),
+        "{}",
+        r.get("tls_status")
+    );
+    r.expect("tls_body", "Hello from Cerberus!");
+    assert_ne!(r.get("tls_uid"), "0");
 }

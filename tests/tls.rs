@@ -557,3 +557,106 @@ fn renegotiation_is_refused_and_the_server_goes_on() {
 fn ca_pem(ca: &Ca) -> String {
     ca.pem()
 }
+
+#[test]
+fn testssl_finds_no_old_protocol_no_weak_cipher_and_no_vulnerability() {
+    let Some(testssl) = common::tool("testssl", "testssl.sh") else {
+        return;
+    };
+    let ca = Ca::new();
+    let server = start(&ca, 1, "", "");
+    let dir = TempDir::new();
+    let json = dir.path().join("testssl.json");
+    // About 20 s on an idle machine; twice that on a busy CI one.
+    let (_, out, err) = common::launch::run_within(
+        std::process::Command::new(testssl).args([
+            "--quiet",
+            "--color",
+            "0",
+            "--warnings",
+            "off",
+            "--protocols",
+            "--std",
+            "--vulnerable",
+            "--jsonfile",
+            json.to_str().unwrap(),
+            &server.https().to_string(),
+        ]),
+        b"",
+        Duration::from_secs(240),
+    );
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let findings: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let finding = |id: &str| {
+        findings
+            .iter()
+            .find(|f| f["id"] == id)
+            .and_then(|f| f["finding"].as_str())
+            .unwrap_or_else(|| panic!("testssl reported no {id}:\n{out}"))
+    };
+    for old in ["SSLv2", "SSLv3", "TLS1", "TLS1_1"] {
+        assert!(
+            finding(old).starts_with("not offered"),
+            "{old}: {}",
+            finding(old)
+        );
+    }
+    for current in ["TLS1_2", "TLS1_3"] {
+        assert!(
+            finding(current).starts_with("offered"),
+            "{current}: {}",
+            finding(current)
+        );
+    }
+    for weak in [
+        "cipherlist_NULL",
+        "cipherlist_aNULL",
+        "cipherlist_EXPORT",
+        "cipherlist_LOW",
+        "cipherlist_3DES_IDEA",
+        "cipherlist_AVERAGE",
+    ] {
+        assert!(
+            finding(weak).starts_with("not offered"),
+            "{weak}: {}",
+            finding(weak)
+        );
+    }
+    // Every check says OK or INFO: nothing LOW, MEDIUM, HIGH, CRITICAL or WARN.
+    let flagged: Vec<String> = findings
+        .iter()
+        .filter(|f| !matches!(f["severity"].as_str(), Some("OK" | "INFO")))
+        .map(|f| format!("{} {} {}", f["id"], f["severity"], f["finding"]))
+        .collect();
+    assert!(
+        flagged.is_empty(),
+        "testssl flagged:\n{}",
+        flagged.join("\n")
+    );
+    assert!(findings.len() > 30, "{} findings:\n{out}", findings.len());
+}
+
+#[test]
+fn a_key_under_credentials_directory_is_read_from_there() {
+    // As systemd's LoadCredential= passes it (deploy/systemd/cerberus.service.d/tls.conf).
+    let ca = Ca::new();
+    let creds = TempDir::new();
+    write_leaf(
+        creds.path(),
+        "tls",
+        &ca.leaf(&["localhost"], Key::EcdsaP256, 30),
+    );
+    let config = "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"$CREDENTIALS_DIRECTORY/tls.pem\"\n\
+                  key = \"$CREDENTIALS_DIRECTORY/tls.key\"\n";
+    let server = Server::builder(config)
+        .env("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap())
+        .start();
+    let mut c = Https::connect(server.https(), "localhost", &ca.client(None)).unwrap();
+    assert_eq!(c.get("/").unwrap().status, 200);
+    // Without the variable: refused, saying why.
+    let dir = TempDir::new();
+    let path = dir.write("c.toml", config.as_bytes());
+    let (status, _, err) = run_bin(&["--config", path.to_str().unwrap(), "--check-config"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("$CREDENTIALS_DIRECTORY"), "{err}");
+}

@@ -47,8 +47,18 @@ pub fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
 
-/// Take the listening sockets passed by socket activation (`LISTEN_FDS`, `LISTEN_PID`), if
-/// any, and remove the variables so that nothing takes them again (child processes included).
+/// The listening sockets socket activation passed, by what they serve.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    /// Plain HTTP: every socket not named `https`.
+    pub plain: Vec<TcpListener>,
+    /// HTTPS: the sockets named `https` (`FileDescriptorName=https` in the `.socket` unit).
+    pub https: Vec<TcpListener>,
+}
+
+/// Take the listening sockets passed by socket activation (`LISTEN_FDS`, `LISTEN_PID`,
+/// `LISTEN_FDNAMES`), if any, and remove the variables so that nothing takes them again
+/// (child processes included).
 ///
 /// # Safety
 ///
@@ -56,26 +66,34 @@ pub fn watchdog_interval() -> Option<Duration> {
 /// and removed while no other thread can read the environment, and descriptors 3 and up that
 /// `LISTEN_FDS` names for this process must not be owned by anything else in it (a service
 /// manager passed them, and nothing has taken them yet). The returned listeners own them.
-pub unsafe fn take_inherited_listeners() -> std::io::Result<Vec<TcpListener>> {
+pub unsafe fn take_inherited_listeners() -> std::io::Result<Inherited> {
     let pid = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok());
     let count = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|n| n.parse::<i32>().ok());
+    let names = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
     std::env::remove_var("LISTEN_PID");
     std::env::remove_var("LISTEN_FDS");
     std::env::remove_var("LISTEN_FDNAMES");
+    let mut inherited = Inherited::default();
     match (pid, count) {
         (Some(pid), Some(count)) if pid == std::process::id() && count > 0 => {
-            (3..3 + count)
+            let mut names = names.split(':');
+            for fd in 3..3 + count {
                 // SAFETY: LISTEN_PID names this process, so the service manager passed us
                 // descriptors 3..3+LISTEN_FDS, and our caller vouches that nothing else owns
                 // them; each is taken once, here, and the variables are removed above so
                 // nothing later takes them again.
-                .map(|fd| unsafe { crate::os::sys::take_listener(fd) })
-                .collect()
+                let listener = unsafe { crate::os::sys::take_listener(fd) }?;
+                match names.next() {
+                    Some("https") => inherited.https.push(listener),
+                    _ => inherited.plain.push(listener),
+                }
+            }
+            Ok(inherited)
         }
-        _ => Ok(Vec::new()),
+        _ => Ok(inherited),
     }
 }

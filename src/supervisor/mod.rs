@@ -44,6 +44,8 @@ pub struct Server {
     extra: Vec<Route>,
     /// Listening sockets to serve instead of binding `listen` (socket activation).
     inherited: Vec<std::net::TcpListener>,
+    /// HTTPS listening sockets to serve instead of binding `[tls] listen`.
+    inherited_tls: Vec<std::net::TcpListener>,
 }
 
 impl Server {
@@ -61,6 +63,7 @@ impl Server {
             source: None,
             extra: Vec::new(),
             inherited: Vec::new(),
+            inherited_tls: Vec::new(),
         })
     }
 
@@ -74,6 +77,7 @@ impl Server {
             source: Some(source),
             extra: Vec::new(),
             inherited: Vec::new(),
+            inherited_tls: Vec::new(),
         })
     }
 
@@ -82,6 +86,13 @@ impl Server {
     /// `listen`; they are kept across reloads, and a reload cannot move them.
     pub fn with_listeners(mut self, listeners: Vec<std::net::TcpListener>) -> Server {
         self.inherited = listeners;
+        self
+    }
+
+    /// Serve these listening sockets for HTTPS instead of binding `[tls] listen` (those
+    /// systemd passed named `https`); the config must have a `[tls]` table.
+    pub fn with_tls_listeners(mut self, listeners: Vec<std::net::TcpListener>) -> Server {
+        self.inherited_tls = listeners;
         self
     }
 
@@ -100,13 +111,22 @@ impl Server {
         let mut tls_keys = None;
         let tls = load_tls(&self.config, &mut tls_keys)?;
         let tls_listeners = match &self.config.tls {
-            Some(t) => {
-                let l = Listeners::claim(t.listen, count, self.config.backlog)?;
-                l.set_defer_accept(self.config.defer_accept);
-                Some(l)
+            Some(_) if !self.inherited_tls.is_empty() => {
+                Some(Listeners::inherited(self.inherited_tls)?)
+            }
+            Some(t) => Some(Listeners::claim(t.listen, count, self.config.backlog)?),
+            None if !self.inherited_tls.is_empty() => {
+                return Err(
+                    "socket activation passed an HTTPS socket (FileDescriptorName=https), \
+                     but the config has no [tls] table to serve it with"
+                        .into(),
+                );
             }
             None => None,
         };
+        if let Some(l) = &tls_listeners {
+            l.set_defer_accept(self.config.defer_accept);
+        }
         let observed = Arc::new(Observed::new());
         // Before the workers, so a taken metrics address stops start-up before any request
         // is served, and so the counters are scrapeable from the first connection.
@@ -413,6 +433,11 @@ impl Supervisor {
         let old_tls = old.tls.as_ref().map(|t| t.listen);
         match &new_config.tls {
             None => self.tls_listeners = None,
+            Some(_)
+                if self
+                    .tls_listeners
+                    .as_ref()
+                    .is_some_and(Listeners::is_inherited) => {}
             Some(t) if Some(t.listen) != old_tls || self.tls_listeners.is_none() => {
                 self.tls_listeners = Some(Listeners::bind(t.listen, count, new_config.backlog)?);
             }

@@ -106,6 +106,15 @@ impl Drop for Launched {
 /// stderr. Panics (after killing it) if it has not exited within [`RUN_TIMEOUT`], so a hung
 /// process fails the test instead of hanging it.
 pub fn run(cmd: &mut Command, stdin: &[u8]) -> (ExitStatus, String, String) {
+    run_within(cmd, stdin, RUN_TIMEOUT)
+}
+
+/// [`run`] with its own time limit, for a tool that takes longer (testssl.sh).
+pub fn run_within(
+    cmd: &mut Command,
+    stdin: &[u8],
+    timeout: Duration,
+) -> (ExitStatus, String, String) {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -122,7 +131,7 @@ pub fn run(cmd: &mut Command, stdin: &[u8]) -> (ExitStatus, String, String) {
     });
     let out = drain(child.stdout.take().expect("stdout is piped"));
     let err = drain(child.stderr.take().expect("stderr is piped"));
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             break status;
@@ -130,7 +139,7 @@ pub fn run(cmd: &mut Command, stdin: &[u8]) -> (ExitStatus, String, String) {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{cmd:?} did not exit within {RUN_TIMEOUT:?}");
+            panic!("{cmd:?} did not exit within {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
