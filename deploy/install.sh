@@ -30,6 +30,7 @@ install -m 644 "$here/systemd/cerberus.socket" "$DESTDIR$UNITDIR/cerberus.socket
 if [ "${TLS:-0}" = 1 ]; then
   install -D -m 644 "$here/systemd/cerberus.service.d/tls.conf" \
     "$DESTDIR$UNITDIR/cerberus.service.d/tls.conf"
+  install -m 644 "$here/systemd/cerberus-https.socket" "$DESTDIR$UNITDIR/cerberus-https.socket"
 fi
 
 install -D -m 644 "$here/sysctl.d/cerberus.conf" "$DESTDIR$SYSCONFDIR/sysctl.d/50-cerberus.conf"

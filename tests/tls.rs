@@ -660,3 +660,25 @@ fn a_key_under_credentials_directory_is_read_from_there() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("$CREDENTIALS_DIRECTORY"), "{err}");
 }
+
+#[test]
+fn socket_activation_passes_the_https_socket_by_its_name() {
+    use std::os::fd::AsRawFd;
+    let ca = Ca::new();
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let https = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let leaf = ca.leaf(&["localhost"], Key::EcdsaP256, 30);
+    // `listen` in [tls] is ignored for the socket systemd passes (FileDescriptorName=https).
+    let server = Server::builder(&tls_table("server", "").replace("127.0.0.1:0", "127.0.0.1:9"))
+        .file("server.pem", leaf.cert.as_bytes())
+        .file("server.key", leaf.key.as_bytes())
+        .listen_fds(&[plain.as_raw_fd(), https.as_raw_fd()])
+        .env("LISTEN_FDNAMES", "http:https")
+        .start();
+    assert_eq!(server.bound(), plain.local_addr().unwrap());
+    assert_eq!(server.https(), https.local_addr().unwrap());
+    let mut c = Https::connect(server.https(), "localhost", &ca.client(None)).unwrap();
+    assert_eq!(c.get("/").unwrap().status, 200);
+    let r = common::roundtrip(server.addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+}

@@ -162,7 +162,8 @@ TLS=1 BINARY=/opt/cerberus/cerberus /opt/cerberus/deploy/install.sh >/dev/null
 systemctl daemon-reload
 say tls_dropin "$(systemctl show -p DropInPaths --value cerberus)"
 say tls_exposure "$(exposure cerberus.service)"
-systemd-analyze verify /etc/systemd/system/cerberus.service >/dev/null 2>/tmp/verify-tls.err
+systemd-analyze verify /etc/systemd/system/cerberus.service \
+  /etc/systemd/system/cerberus-https.socket >/dev/null 2>/tmp/verify-tls.err
 say tls_verify_stderr_bytes "$(wc -c < /tmp/verify-tls.err)"
 block tls_verify cat /tmp/verify-tls.err
 # A systemd in a user namespace (boot.sh's) may be unable to hand credentials to anyone but
