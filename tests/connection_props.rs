@@ -1,7 +1,8 @@
 //! The connection state machine, driven over a scripted socket (`cerberus::fuzzing`): however
 //! the request bytes arrive and however little the socket takes per write, the client gets
-//! the same responses as when everything arrives at once. The fuzz target
-//! `fuzz/fuzz_targets/connection.rs` runs the same oracle on arbitrary bytes.
+//! the same responses as when everything arrives at once, over plain TCP and through the
+//! HTTPS connection code. The fuzz targets `fuzz/fuzz_targets/connection.rs` and `tls.rs` run
+//! the same oracles on arbitrary bytes.
 
 use proptest::prelude::*;
 
@@ -41,6 +42,37 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
             r
         }),
     ]
+}
+
+proptest! {
+    // Each case is a TLS handshake as well: fewer of them.
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// The same oracle through the HTTPS connection code: a real rustls client's records cut
+    /// anywhere, the server's writes limited anywhere, TLS 1.3 and 1.2.
+    #[test]
+    fn over_tls_responses_do_not_depend_on_how_records_arrive_or_leave(
+        requests in proptest::collection::vec(request(), 1..6),
+        script in proptest::collection::vec(any::<u8>(), 0..120),
+        tls12 in any::<bool>(),
+    ) {
+        cerberus::fuzzing::run_tls(&script, &requests.concat(), tls12);
+    }
+
+    /// Anything at all as a TLS client's bytes, in any pieces: no panic, and the connection
+    /// ends.
+    #[test]
+    fn tls_connections_survive_arbitrary_bytes(
+        input in proptest::collection::vec(any::<u8>(), 0..600),
+        script in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let mut input = input;
+        // Half the cases start like a ClientHello, so the session gets past its first check.
+        if input.first().is_some_and(|b| b % 2 == 0) {
+            input.splice(0..0, [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+        }
+        cerberus::fuzzing::tls_bytes(&script, &input);
+    }
 }
 
 proptest! {

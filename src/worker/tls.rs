@@ -98,15 +98,40 @@ enum Pass {
     Full,
 }
 
+/// What a TLS session needs of the socket under it: the worker's are TCP streams; the fuzz
+/// harness (`worker::fuzz`) gives a scripted one.
+pub trait Transport: Read + Write {
+    /// Look at the first bytes without taking them (`MSG_PEEK`).
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Shut the write side.
+    fn shutdown_write(&self) -> io::Result<()>;
+    /// Make the close a reset.
+    fn reset(&self);
+}
+
+impl Transport for TcpStream {
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::peek(self, buf)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+
+    fn reset(&self) {
+        Socket::reset(self);
+    }
+}
+
 /// A TLS connection's socket.
-pub struct TlsStream {
-    tcp: TcpStream,
+pub struct TlsStream<T = TcpStream> {
+    tcp: T,
     session: Box<Session>,
 }
 
-impl TlsStream {
+impl<T: Transport> TlsStream<T> {
     /// A session on a just-accepted socket.
-    pub fn new(tcp: TcpStream, config: &Arc<ServerConfig>) -> io::Result<TlsStream> {
+    pub fn new(tcp: T, config: &Arc<ServerConfig>) -> io::Result<TlsStream<T>> {
         let conn = UnbufferedServerConnection::new(config.clone()).map_err(io::Error::other)?;
         Ok(TlsStream {
             tcp,
@@ -122,6 +147,11 @@ impl TlsStream {
                 phase: Phase::Fresh,
             }),
         })
+    }
+
+    /// The socket under the session (the fuzz harness's script).
+    pub(super) fn transport_mut(&mut self) -> &mut T {
+        &mut self.tcp
     }
 
     /// What the worker should count, once.
@@ -443,7 +473,7 @@ fn failure(e: &rustls::Error) -> TlsFailure {
     }
 }
 
-impl Read for TlsStream {
+impl<T: Transport> Read for TlsStream<T> {
     /// Plaintext, as much as `buf` holds or the socket has: short only once the socket is
     /// drained (`WouldBlock` when it had nothing), 0 at the end (the client's close, with or
     /// without `close_notify`).
@@ -513,7 +543,7 @@ impl Read for TlsStream {
     }
 }
 
-impl Write for TlsStream {
+impl<T: Transport> Write for TlsStream<T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[IoSlice::new(buf)])
     }
@@ -566,9 +596,9 @@ impl Write for TlsStream {
     }
 }
 
-impl Socket for TlsStream {
+impl<T: Transport> Socket for TlsStream<T> {
     fn shutdown_write(&self) -> io::Result<()> {
-        self.tcp.shutdown(std::net::Shutdown::Write)
+        self.tcp.shutdown_write()
     }
 
     fn reset(&self) {
