@@ -411,7 +411,6 @@ pub fn run_tls(script: &[u8], requests: &[u8], tls12: bool) {
         h.event(true, true);
     }
     let _ = exchange(&mut h, &mut wire, &mut queued);
-    drop(exchange);
     assert!(h.closed, "the TLS connection never finished");
     assert_same_responses(&expected, &got);
 }
