@@ -2,14 +2,17 @@
 //! under test, and the image then runs the way Kubernetes runs it (read-only root, every
 //! capability dropped, no new privileges, its own non-root user). It must serve, answer probes
 //! and metrics on its published port 8010, reload a mounted config on `podman kill -s HUP`, and
-//! drain a request in flight on `podman stop`. The image holds no shell, and under a one-CPU
-//! quota (`--cpus=1`) it starts one worker: workers follow the cgroup CPU quota.
+//! drain a request in flight on `podman stop`; HTTPS on its published port 8443 with a mounted
+//! certificate, which a SIGHUP replaces. The image holds no shell, and under a one-CPU quota
+//! (`--cpus=1`) it starts one worker: workers follow the cgroup CPU quota.
 //!
 //! podman here needs runc (crun refuses this machine's cgroups) and ulimits below the machine's
 //! hard limits (podman's defaults exceed them). Without podman the test skips, and fails under
 //! `CI=true`.
 
 mod common;
+#[path = "tls/support.rs"]
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -106,7 +109,24 @@ fn build_image() -> Image {
 fn config(body: &str) -> String {
     let shipped = std::fs::read_to_string(Path::new(ROOT).join("deploy/container/cerberus.toml"))
         .expect("read deploy/container/cerberus.toml");
-    format!("{shipped}\n[default_response]\nbody = \"{body}\\n\"\n")
+    format!(
+        "{shipped}\n[tls]\nlisten = \"0.0.0.0:8443\"\ncert = \"/etc/cerberus/tls/tls.crt\"\n\
+         key = \"/etc/cerberus/tls/tls.key\"\n[default_response]\nbody = \"{body}\\n\"\n"
+    )
+}
+
+/// Put a certificate and key where the mounted config names them, readable by the container's
+/// user (in Kubernetes, the Secret's group-readable files).
+fn write_certificate(etc: &Path, leaf: &support::Leaf) {
+    let tls = etc.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    for (name, text) in [("tls.crt", &leaf.cert), ("tls.key", &leaf.key)] {
+        let next = tls.join(".next");
+        std::fs::write(&next, text).unwrap();
+        let _ = Command::new("chmod").arg("644").arg(&next).status();
+        std::fs::rename(&next, tls.join(name)).unwrap();
+    }
+    let _ = Command::new("chmod").arg("755").arg(&tls).status();
 }
 
 /// Write the mounted config so the container's user (65532) can read it.
@@ -188,8 +208,8 @@ fn check_contents(image: &Image) {
 }
 
 /// Start the container the way Kubernetes runs it, with `etc` mounted as /etc/cerberus.
-/// Returns the published request and metrics addresses.
-fn run_locked_down(image: &Image, etc: &Path) -> (SocketAddr, SocketAddr) {
+/// Returns the published request, metrics and HTTPS addresses.
+fn run_locked_down(image: &Image, etc: &Path) -> (SocketAddr, SocketAddr, SocketAddr) {
     // The container's user (65532) must be able to read the mounted config.
     for p in [etc.parent().unwrap(), etc] {
         let _ = Command::new("chmod").arg("755").arg(p).status();
@@ -211,6 +231,8 @@ fn run_locked_down(image: &Image, etc: &Path) -> (SocketAddr, SocketAddr) {
         "127.0.0.1::8000",
         "-p",
         "127.0.0.1::8010",
+        "-p",
+        "127.0.0.1::8443",
         "-v",
         &mount,
         &image.tag,
@@ -219,6 +241,7 @@ fn run_locked_down(image: &Image, etc: &Path) -> (SocketAddr, SocketAddr) {
     (
         published(&image.container, 8000),
         published(&image.container, 8010),
+        published(&image.container, 8443),
     )
 }
 
@@ -271,8 +294,11 @@ fn the_image_serves_reloads_and_drains() {
     let dir = TempDir::new();
     let etc = dir.path().join("etc");
     std::fs::create_dir(&etc).unwrap();
+    let ca = support::Ca::new();
+    let first = ca.leaf(&["localhost"], support::Key::EcdsaP256, 30);
+    write_certificate(&etc, &first);
     write_config(&etc, "alpha");
-    let (web, metrics) = run_locked_down(&image, &etc);
+    let (web, metrics, https) = run_locked_down(&image, &etc);
 
     // Serves, and answers probes and metrics from outside the container.
     assert!(
@@ -289,13 +315,20 @@ fn the_image_serves_reloads_and_drains() {
         scrape.lines().any(|l| l == "cerberus_workers 1"),
         "one worker under a one-CPU quota:\n{scrape}"
     );
+    // HTTPS, with the mounted certificate.
+    let mut c = support::Https::connect(https, "localhost", &ca.client(None)).unwrap();
+    let reply = c.get("/").unwrap();
+    assert_eq!(reply.body, b"alpha\n");
+    assert_eq!(c.peer_leaf(), first.der);
     let users = podman_ok(&["top", &image.container, "user"]);
     assert!(
         !users.lines().skip(1).any(|l| l.trim() == "root"),
         "{users}"
     );
 
-    // Reload: a changed mounted file, then SIGHUP through podman.
+    // Reload: a changed mounted file and a renewed certificate, then SIGHUP through podman.
+    let renewed = ca.leaf(&["localhost"], support::Key::EcdsaP256, 60);
+    write_certificate(&etc, &renewed);
     write_config(&etc, "bravo");
     podman_ok(&["kill", "-s", "HUP", &image.container]);
     assert!(
@@ -304,6 +337,8 @@ fn the_image_serves_reloads_and_drains() {
         "still not bravo after SIGHUP; logs:\n{}",
         logs(&image)
     );
+    let c = support::Https::connect(https, "localhost", &ca.client(None)).unwrap();
+    assert_eq!(c.peer_leaf(), renewed.der, "the renewed certificate after SIGHUP");
 
     check_drain(&image, web, "bravo\n");
 }

@@ -445,7 +445,7 @@ fn hostile_handshakes_are_refused_counted_and_release_everything() {
 
 #[test]
 fn thousands_of_half_open_handshakes_hold_bounded_memory() {
-    const HALF_OPEN: usize = 4000;
+    const HALF_OPEN: usize = 10_000;
     let ca = Ca::new();
     let server = start(
         &ca,
