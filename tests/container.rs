@@ -338,7 +338,11 @@ fn the_image_serves_reloads_and_drains() {
         logs(&image)
     );
     let c = support::Https::connect(https, "localhost", &ca.client(None)).unwrap();
-    assert_eq!(c.peer_leaf(), renewed.der, "the renewed certificate after SIGHUP");
+    assert_eq!(
+        c.peer_leaf(),
+        renewed.der,
+        "the renewed certificate after SIGHUP"
+    );
 
     check_drain(&image, web, "bravo\n");
 }
