@@ -682,3 +682,51 @@ fn socket_activation_passes_the_https_socket_by_its_name() {
     let r = common::roundtrip(server.addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_reload_adds_and_removes_the_https_listener_and_sigterm_drains_it() {
+    let ca = Ca::new();
+    let leaf = ca.leaf(&["localhost"], Key::EcdsaP256, 30);
+    let port = common::metrics_tools::free_port();
+    let tls = format!(
+        "[tls]\nlisten = \"127.0.0.1:{port}\"\ncert = \"$DIR/server.pem\"\nkey = \"$DIR/server.key\"\n"
+    );
+    let mut server = Server::builder("")
+        .file("server.pem", leaf.cert.as_bytes())
+        .file("server.key", leaf.key.as_bytes())
+        .metrics_listen("127.0.0.1:0")
+        .start();
+    let https: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(TcpStream::connect(https).is_err(), "no HTTPS before [tls]");
+
+    // Added: a new generation listens for HTTPS too.
+    server.reload_with(&tls);
+    server.wait_stderr("reloaded: new generation", 1);
+    assert!(server.stderr().contains("(HTTPS)"), "{}", server.stderr());
+    let config = ca.client(None);
+    let mut kept = Https::connect(https, "localhost", &config).unwrap();
+    assert_eq!(kept.get("/").unwrap().status, 200);
+
+    // Removed: new connections are refused once the old generation's listener closes, while
+    // the connection it holds is answered (with Connection: close) as it drains.
+    server.reload_with("");
+    server.wait_stderr("reloaded: new generation", 2);
+    let r = kept.get("/").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.head.contains("Connection: close"), "{}", r.head);
+    let refused = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        TcpStream::connect(https).is_err()
+    });
+    assert!(refused, "the HTTPS listener outlived the config that dropped [tls]");
+
+    // Again, then SIGTERM with an HTTPS connection open: it drains and exits 0.
+    server.reload_with(&tls);
+    server.wait_stderr("reloaded: new generation", 3);
+    let mut open = Https::connect(https, "localhost", &config).unwrap();
+    assert_eq!(open.get("/").unwrap().status, 200);
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit(Duration::from_secs(15)).expect("exits");
+    assert!(status.success(), "{status:?}\n{}", server.stderr());
+    assert!(TcpStream::connect(https).is_err());
+}
