@@ -718,7 +718,10 @@ fn a_reload_adds_and_removes_the_https_listener_and_sigterm_drains_it() {
         std::thread::sleep(Duration::from_millis(20));
         TcpStream::connect(https).is_err()
     });
-    assert!(refused, "the HTTPS listener outlived the config that dropped [tls]");
+    assert!(
+        refused,
+        "the HTTPS listener outlived the config that dropped [tls]"
+    );
 
     // Again, then SIGTERM with an HTTPS connection open: it drains and exits 0.
     server.reload_with(&tls);
