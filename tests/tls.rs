@@ -467,10 +467,9 @@ fn thousands_of_half_open_handshakes_hold_bounded_memory() {
     let grown = server.rss_kib().saturating_sub(before);
     let per = grown as f64 * 1024.0 / HALF_OPEN as f64;
     eprintln!("{HALF_OPEN} half-open handshakes: {grown} KiB, {per:.0} bytes each");
-    assert!(
-        per < 24.0 * 1024.0,
-        "{per:.0} bytes per half-open handshake"
-    );
+    // A session and its partial record: 2.3 KB measured. A read buffer per connection, as
+    // rustls's buffered sessions keep (4 KiB more), would fail this.
+    assert!(per < 5.0 * 1024.0, "{per:.0} bytes per half-open handshake");
     // A real client still gets through.
     let mut c = Https::connect(server.https(), "localhost", &ca.client(None)).unwrap();
     assert_eq!(c.get("/").unwrap().status, 200);
