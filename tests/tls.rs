@@ -93,6 +93,22 @@ fn https_answers_as_plain_http_does_with_tls_1_3_and_1_2() {
 }
 
 #[test]
+fn a_key_update_the_client_asks_for_is_answered_and_requests_go_on() {
+    let ca = Ca::new();
+    let server = start(&ca, 1, "", "");
+    let mut c = Https::connect(server.https(), "localhost", &ca.client(None)).unwrap();
+    assert_eq!(c.get("/").unwrap().status, 200);
+    // TLS 1.3 KeyUpdate with update_requested: the server sends one of its own ahead of its
+    // next record (the sealed output grows to hold both) and serves on under the new keys.
+    for _ in 0..3 {
+        c.stream.conn.refresh_traffic_keys().unwrap();
+        let r = c.get("/").unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"Hello from Cerberus!\n");
+    }
+}
+
+#[test]
 fn a_large_response_over_tls_arrives_whole_to_a_slow_reader() {
     let ca = Ca::new();
     let server = start(

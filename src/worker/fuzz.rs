@@ -47,8 +47,10 @@ struct ScriptedSocket {
     output: Vec<u8>,
 }
 
-impl Read for ScriptedSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl ScriptedSocket {
+    /// Copy what the client sent into `buf`, as a read would: `WouldBlock` with nothing
+    /// there, 0 once it closed. The bytes stay until the caller drains them.
+    fn look(&self, buf: &mut [u8]) -> io::Result<usize> {
         if self.input.is_empty() {
             return if self.eof {
                 Ok(0)
@@ -57,9 +59,17 @@ impl Read for ScriptedSocket {
             };
         }
         let n = buf.len().min(self.input.len());
-        for (slot, byte) in buf.iter_mut().zip(self.input.drain(..n)) {
-            *slot = byte;
+        for (slot, byte) in buf.iter_mut().zip(self.input.iter()) {
+            *slot = *byte;
         }
+        Ok(n)
+    }
+}
+
+impl Read for ScriptedSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.look(buf)?;
+        self.input.drain(..n);
         Ok(n)
     }
 }
@@ -90,18 +100,7 @@ impl Socket for ScriptedSocket {
 
 impl Transport for ScriptedSocket {
     fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = buf.len().min(self.input.len());
-        for (slot, byte) in buf.iter_mut().zip(self.input.iter()) {
-            *slot = *byte;
-        }
-        Ok(n)
+        self.look(buf)
     }
 
     fn shutdown_write(&self) -> io::Result<()> {

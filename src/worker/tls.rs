@@ -240,18 +240,12 @@ impl<T: Transport> TlsStream<T> {
     fn pump(&mut self, out: &mut [u8], n: &mut usize) -> io::Result<Pass> {
         let s = &mut *self.session;
         let mut incoming = std::mem::take(&mut s.incoming);
-        let result = s.pass(&mut incoming, out, n);
-        let used = match &result {
-            Ok((used, _)) => *used,
-            Err((used, _)) => *used,
-        };
+        let (used, result) = s.pass(&mut incoming, out, n);
         if used < incoming.len() {
             incoming.drain(..used);
             s.incoming = incoming;
         }
-        result
-            .map(|(_, pass)| pass)
-            .map_err(|(_, e)| self.refuse(e))
+        result.map_err(|e| self.refuse(e))
     }
 
     /// Read from the socket and process what came: into the partial buffer behind what is
@@ -276,30 +270,42 @@ impl<T: Transport> TlsStream<T> {
                 drop(scratch);
                 return self.pump(out, n).map(|pass| Some((pass, short)));
             }
-            let result = s.pass(&mut scratch[..k], out, n);
-            let used = match &result {
-                Ok((used, _)) => *used,
-                Err((used, _)) => *used,
-            };
+            let (used, result) = s.pass(&mut scratch[..k], out, n);
             if used < k {
                 s.incoming.extend_from_slice(&scratch[used..k]);
             }
             drop(scratch);
             result
-                .map(|(_, pass)| Some((pass, short)))
-                .map_err(|(_, e)| self.refuse(e))
+                .map(|pass| Some((pass, short)))
+                .map_err(|e| self.refuse(e))
         })
     }
 
     /// Encrypt `data` and send it; what the socket does not take waits in the session.
     /// The handshake must be done.
     fn seal(&mut self, data: &[u8]) -> io::Result<()> {
+        for _ in 0..2 {
+            if let Some(sealed) = self.try_seal(data) {
+                return sealed;
+            }
+            // The session has a message of its own to send first (a KeyUpdate, once its keys
+            // near their limit): encode it, then seal.
+            let mut n = 0;
+            if let Pass::Input = self.pump(&mut [], &mut n)? {
+                break;
+            }
+        }
+        Err(io::Error::other("TLS session not ready to write"))
+    }
+
+    /// [`seal`](Self::seal), or `None` when the session is not ready to take plaintext.
+    fn try_seal(&mut self, data: &[u8]) -> Option<io::Result<()>> {
         SEALED.with(|sealed| {
             let mut sealed = sealed.borrow_mut();
             let s = &mut *self.session;
             let UnbufferedStatus { state, .. } = s.conn.process_tls_records(&mut []);
             let Ok(ConnectionState::WriteTraffic(mut write)) = state else {
-                return Err(io::Error::other("TLS session not ready to write"));
+                return None;
             };
             let need = sealed_len(data.len());
             if sealed.len() < need {
@@ -309,7 +315,7 @@ impl<T: Transport> TlsStream<T> {
                 match write.encrypt(data, &mut sealed[..]) {
                     Ok(k) => break k,
                     Err(EncryptError::InsufficientSize(e)) => sealed.resize(e.required_size, 0),
-                    Err(e) => return Err(io::Error::other(e.to_string())),
+                    Err(e) => return Some(Err(io::Error::other(e.to_string()))),
                 }
             };
             // Behind what waits, or straight to the socket.
@@ -317,21 +323,21 @@ impl<T: Transport> TlsStream<T> {
             if s.sent == s.outgoing.len() {
                 while at < len {
                     match self.tcp.write(&sealed[at..len]) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(0) => return Some(Err(io::ErrorKind::WriteZero.into())),
                         Ok(k) => {
                             at += k;
                             s.spoke = true;
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e),
+                        Err(e) => return Some(Err(e)),
                     }
                 }
             }
             if at < len {
                 s.outgoing.extend_from_slice(&sealed[at..len]);
             }
-            Ok(())
+            Some(Ok(()))
         })
     }
 }
@@ -351,18 +357,17 @@ impl Session {
     /// Process the records in `incoming`: decrypt application data into `out` (from `*n`,
     /// the rest into the session's own plaintext buffer once `out` is full), and encode
     /// handshake messages, tickets and alerts into the outgoing buffer. Returns how much of
-    /// `incoming` was used (processed records), and where the session is; an error with the
-    /// bytes used before it.
+    /// `incoming` was used (processed records, up to an error), and where the session is.
     fn pass(
         &mut self,
         incoming: &mut [u8],
         out: &mut [u8],
         n: &mut usize,
-    ) -> Result<(usize, Pass), (usize, rustls::Error)> {
+    ) -> (usize, Result<Pass, rustls::Error>) {
         let mut used = 0;
         loop {
             if *n == out.len() && !out.is_empty() {
-                return Ok((used, Pass::Full));
+                return (used, Ok(Pass::Full));
             }
             let Session {
                 conn,
@@ -376,14 +381,14 @@ impl Session {
                 conn.process_tls_records(&mut incoming[used..]);
             let state = match state {
                 Ok(state) => state,
-                Err(e) => return Err((used + discard, e)),
+                Err(e) => return (used + discard, Err(e)),
             };
             let pass = match state {
                 ConnectionState::ReadTraffic(mut records) => {
                     while let Some(record) = records.next_record() {
                         let payload = match record {
                             Ok(record) => record.payload,
-                            Err(e) => return Err((used + discard, e)),
+                            Err(e) => return (used + discard, Err(e)),
                         };
                         let k = payload.len().min(out.len() - *n);
                         out[*n..*n + k].copy_from_slice(&payload[..k]);
@@ -411,7 +416,7 @@ impl Session {
                                 outgoing.resize(at + e.required_size, 0);
                             }
                             Err(e) => {
-                                return Err((used + discard, rustls::Error::General(e.to_string())))
+                                return (used + discard, Err(rustls::Error::General(e.to_string())))
                             }
                         }
                     }
@@ -431,7 +436,7 @@ impl Session {
                 // No 0-RTT is configured, so no early data comes; anything else is new.
                 _ => {
                     let e = rustls::Error::General("unexpected TLS session state".into());
-                    return Err((used + discard, e));
+                    return (used + discard, Err(e));
                 }
             };
             used += discard;
@@ -439,7 +444,7 @@ impl Session {
                 if self.phase == Phase::Handshaking && !self.conn.is_handshaking() {
                     self.phase = Phase::Done;
                 }
-                return Ok((used, pass));
+                return (used, Ok(pass));
             }
         }
     }
