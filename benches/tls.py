@@ -242,8 +242,7 @@ def rotate(server, args, tmp):
             i += 1
             time.sleep(0.2)
         use_cert(tmp, "a")
-    r = handshakes(server, "full", args, during=reloads)
-    return r
+    return handshakes(server, "full", args, during=reloads)
 
 
 def main():
