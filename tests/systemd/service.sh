@@ -166,8 +166,11 @@ systemd-analyze verify /etc/systemd/system/cerberus.service \
   /etc/systemd/system/cerberus-https.socket >/dev/null 2>/tmp/verify-tls.err
 say tls_verify_stderr_bytes "$(wc -c < /tmp/verify-tls.err)"
 block tls_verify cat /tmp/verify-tls.err
-# A systemd in a user namespace (boot.sh's) may be unable to hand credentials to anyone but
-# root: say whether this one can, before judging the service by it.
+# systemd hands credentials over by moving a mount into /run/credentials from a private
+# namespace, which reaches the service only if / propagates mounts. On a host systemd makes /
+# shared at boot; in a container (boot.sh sets $container) it leaves that to the manager, so do
+# it here as one would. The probe then says whether a dynamic user can read its credential.
+mount --make-rshared /
 say tls_credentials_work "$(systemd-run --wait --pipe -q -p DynamicUser=yes \
   -p LoadCredential=probe:/etc/cerberus/tls/cert.pem \
   sh -c 'test -s "$CREDENTIALS_DIRECTORY/probe" && echo yes || echo no' 2>/dev/null)"
@@ -176,5 +179,20 @@ say tls_start_rc $?
 say tls_status "$(prop cerberus StatusText)"
 say tls_body "$(curl -sS --max-time 5 --cacert /etc/cerberus/tls/cert.pem https://localhost:8443/)"
 say tls_uid "$(awk '/^Uid:/ {print $2}' /proc/$(prop cerberus MainPID)/status 2>/dev/null)"
+# Renewal, as the drop-in documents it: new files, then a restart (systemd 252 reads
+# credentials only at start). The served certificate must be the new one.
+served_serial() {
+  openssl s_client -connect localhost:8443 -servername localhost </dev/null 2>/dev/null |
+    openssl x509 -noout -serial
+}
+say tls_serial_before "$(served_serial)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout /etc/cerberus/tls/key.pem -out /etc/cerberus/tls/cert.pem -days 30 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+chmod 600 /etc/cerberus/tls/key.pem
+say tls_serial_file "$(openssl x509 -noout -serial -in /etc/cerberus/tls/cert.pem)"
+systemctl restart cerberus
+say tls_restart_rc $?
+say tls_serial_after "$(served_serial)"
 block tls_journal journalctl -u cerberus --no-pager -o cat -n 5
 systemctl stop cerberus
