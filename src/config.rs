@@ -167,6 +167,10 @@ pub struct TlsConfig {
     /// Time allowed for the TLS handshake, from accept.
     #[serde(with = "humantime_serde", default = "default_handshake_timeout")]
     pub handshake_timeout: Duration,
+    /// How long one session ticket key encrypts new tickets; it then decrypts for as long
+    /// again, so a ticket resumes for up to twice this.
+    #[serde(with = "humantime_serde", default = "default_ticket_key_lifetime")]
+    pub ticket_key_lifetime: Duration,
 }
 
 /// One `[[tls.certificate]]`: a chain and its key.
@@ -182,6 +186,14 @@ pub struct CertificatePair {
 fn default_handshake_timeout() -> Duration {
     Duration::from_secs(10)
 }
+
+fn default_ticket_key_lifetime() -> Duration {
+    MAX_TICKET_KEY_LIFETIME
+}
+
+/// The longest `tls.ticket_key_lifetime`: rustls's own ticketer, which each key is made
+/// with, rotates every six hours.
+pub const MAX_TICKET_KEY_LIFETIME: Duration = Duration::from_secs(6 * 60 * 60);
 
 impl TlsConfig {
     /// Every pair, the default one first.
@@ -602,6 +614,15 @@ impl Config {
                 return Err(format!(
                     "tls.handshake_timeout = {:?} is out of range: it must be between 10ms and 24h",
                     tls.handshake_timeout
+                ));
+            }
+            let lifetime = tls.ticket_key_lifetime;
+            if lifetime.subsec_nanos() != 0
+                || !(Duration::from_secs(1)..=MAX_TICKET_KEY_LIFETIME).contains(&lifetime)
+            {
+                return Err(format!(
+                    "tls.ticket_key_lifetime = {lifetime:?} is out of range: it must be whole \
+                     seconds between 1s and 6h"
                 ));
             }
             if tls.listen == self.listen && tls.listen.port() != 0 {

@@ -9,18 +9,18 @@
 //!
 //! [`Keys`] are made once per process and shared by every config and every worker: a
 //! session ticket issued by one worker resumes on any other, before and after reloads.
-//! rustls rotates the ticket key every six hours and keeps the previous one for tickets
-//! already issued.
+//! The ticket key is replaced every `tls.ticket_key_lifetime` (six hours by default), and
+//! the one before kept for tickets already issued.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, GetRandomFailed};
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, StoresServerSessions};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
+use rustls::{ServerConfig, TicketRotator};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -33,18 +33,72 @@ const SESSION_CACHE: usize = 4096;
 /// The session keys every TLS config of the process shares.
 pub struct Keys {
     tickets: Arc<dyn ProducesTickets>,
+    /// How long each ticket key encrypts (`tls.ticket_key_lifetime`).
+    lifetime: Duration,
     sessions: Arc<dyn StoresServerSessions + Send + Sync>,
 }
 
 impl Keys {
-    /// New ticket keys (rotated by rustls) and an empty session cache.
-    pub fn new() -> Result<Keys, String> {
-        let tickets = rustls::crypto::aws_lc_rs::Ticketer::new()
-            .map_err(|e| format!("tls: cannot make session ticket keys: {e}"))?;
+    /// New ticket keys, rotated every `lifetime`, and an empty session cache.
+    pub fn new(lifetime: Duration) -> Result<Keys, String> {
         Ok(Keys {
-            tickets,
+            tickets: rotated_tickets(lifetime)?,
+            lifetime,
             sessions: rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE),
         })
+    }
+
+    /// How long each ticket key encrypts.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// These keys' session cache with new ticket keys, rotated every `lifetime`: tickets
+    /// issued before no longer resume.
+    pub fn with_lifetime(&self, lifetime: Duration) -> Result<Keys, String> {
+        Ok(Keys {
+            tickets: rotated_tickets(lifetime)?,
+            lifetime,
+            sessions: self.sessions.clone(),
+        })
+    }
+}
+
+/// Ticket keys that rustls's [`TicketRotator`] replaces every `lifetime`, keeping the one
+/// before for tickets it issued. Each key is aws-lc-rs's ticketer (RFC 5077's construction),
+/// which rotates on its own only after six hours, the longest `lifetime` allowed.
+fn rotated_tickets(lifetime: Duration) -> Result<Arc<dyn ProducesTickets>, String> {
+    let secs = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX);
+    let rotator = TicketRotator::new(secs, one_key)
+        .map_err(|e| format!("tls: cannot make session ticket keys: {e}"))?;
+    Ok(Arc::new(rotator))
+}
+
+/// A fresh ticket key, for [`TicketRotator`].
+fn one_key() -> Result<Box<dyn ProducesTickets>, GetRandomFailed> {
+    let key = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|_| GetRandomFailed)?;
+    Ok(Box::new(OneKey(key)))
+}
+
+/// aws-lc-rs's ticketer, boxed as [`TicketRotator`] wants it.
+#[derive(Debug)]
+struct OneKey(Arc<dyn ProducesTickets>);
+
+impl ProducesTickets for OneKey {
+    fn enabled(&self) -> bool {
+        self.0.enabled()
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.0.lifetime()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.0.encrypt(plain)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        self.0.decrypt(cipher)
     }
 }
 

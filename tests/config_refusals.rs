@@ -43,8 +43,9 @@ fn mkfifo(path: &Path) {
 }
 
 /// Each refused configuration, and what the refusal must say: out-of-range durations, bodies
-/// on 204/205/304, routes an earlier one always shadows, a FIFO `body_file`.
-const BAD: [(&str, &str); 8] = [
+/// on 204/205/304, routes an earlier one always shadows, a FIFO `body_file`, a ticket key
+/// lifetime past rustls's own rotation or not in whole seconds.
+const BAD: [(&str, &str); 10] = [
     (
         "drain_timeout = \"18446744073709551615s\"",
         "drain_timeout = 18446744073709551615s is out of range: it must be between 10ms and 24h",
@@ -77,6 +78,16 @@ const BAD: [(&str, &str); 8] = [
     (
         "[default_response]\nbody_file = \"$DIR/fifo\"",
         "/fifo: a FIFO, not a regular file",
+    ),
+    (
+        "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+         ticket_key_lifetime = \"7h\"",
+        "tls.ticket_key_lifetime = 25200s is out of range: it must be whole seconds between 1s and 6h",
+    ),
+    (
+        "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+         ticket_key_lifetime = \"1500ms\"",
+        "tls.ticket_key_lifetime = 1.5s is out of range",
     ),
 ];
 

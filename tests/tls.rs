@@ -162,6 +162,88 @@ fn sessions_resume_on_any_worker() {
     assert!(served.iter().all(|&n| n > 0.0), "{served:?}");
 }
 
+/// A clock that stays where it was set, so a client offers its tickets whatever their age and
+/// only the server's keys decide whether they resume.
+#[derive(Debug)]
+struct Stopped(rustls::pki_types::UnixTime);
+
+impl rustls::time_provider::TimeProvider for Stopped {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        Some(self.0)
+    }
+}
+
+#[test]
+fn ticket_keys_rotate_and_the_one_before_still_resumes() {
+    let ca = Ca::new();
+    let server = start(&ca, 2, "ticket_key_lifetime = \"1s\"", "");
+    let stopped = Arc::new(Stopped(rustls::pki_types::UnixTime::now()));
+    // Each holder is its own client, with its own tickets (1.3), from one moment.
+    let holder = || {
+        let config = ca.client_with_clock(Some(&rustls::version::TLS13), stopped.clone());
+        let mut c = Https::connect(server.https(), "localhost", &config).unwrap();
+        assert_eq!(
+            c.get("/").unwrap().status,
+            200,
+            "the ticket arrives with it"
+        );
+        config
+    };
+    let resumes = |config: &Arc<rustls::ClientConfig>| {
+        let mut c = Https::connect(server.https(), "localhost", config).unwrap();
+        assert_eq!(c.get("/").unwrap().status, 200);
+        c.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    };
+    // Keys roll on the first use after their lifetime, counted in whole seconds: 2.1 s apart,
+    // each holder's tickets are under a key of its own.
+    let a1 = holder();
+    let a2 = holder();
+    assert!(resumes(&a1), "a fresh ticket resumes");
+    std::thread::sleep(Duration::from_millis(2100));
+    let b = holder();
+    assert!(
+        resumes(&a2),
+        "the key before the current one still decrypts"
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    let _c = holder();
+    assert!(!resumes(&a1), "a key two rotations old is gone");
+    assert!(resumes(&b), "the key before stays");
+}
+
+#[test]
+fn ticket_keys_outlive_a_reload_unless_their_lifetime_changes() {
+    let ca = Ca::new();
+    let server = start(&ca, 2, "", "");
+    let holder = || {
+        let config = ca.client(Some(&rustls::version::TLS13));
+        let mut c = Https::connect(server.https(), "localhost", &config).unwrap();
+        assert_eq!(
+            c.get("/").unwrap().status,
+            200,
+            "the ticket arrives with it"
+        );
+        config
+    };
+    let resumes = |config: &Arc<rustls::ClientConfig>| {
+        let mut c = Https::connect(server.https(), "localhost", config).unwrap();
+        assert_eq!(c.get("/").unwrap().status, 200);
+        c.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    };
+    let (a, b) = (holder(), holder());
+    server.signal(libc::SIGHUP);
+    server.wait_stderr("reloaded: ", 1);
+    assert!(
+        resumes(&a),
+        "a ticket from before a reload resumes after it"
+    );
+    server.reload_with(&tls_table("server", "ticket_key_lifetime = \"1h\""));
+    server.wait_stderr("reloaded: ", 2);
+    assert!(!resumes(&b), "a new lifetime takes new keys");
+    let c = holder();
+    assert!(resumes(&c), "and those resume");
+}
+
 #[test]
 fn sni_chooses_the_certificate_and_falls_back_to_the_default() {
     let ca = Ca::new();

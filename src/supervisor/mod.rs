@@ -552,10 +552,18 @@ fn load_tls(config: &Config, keys: &mut Option<tls::Keys>) -> Result<Option<tls:
     let Some(t) = &config.tls else {
         return Ok(None);
     };
-    if keys.is_none() {
-        *keys = Some(tls::Keys::new()?);
+    // New keys when there are none yet or their rotation changes; kept only if the config
+    // loads, so a refused reload leaves the tickets issued resumable.
+    let fresh = match keys {
+        Some(k) if k.lifetime() == t.ticket_key_lifetime => None,
+        Some(k) => Some(k.with_lifetime(t.ticket_key_lifetime)?),
+        None => Some(tls::Keys::new(t.ticket_key_lifetime)?),
+    };
+    let loaded = tls::load(t, fresh.as_ref().or(keys.as_ref()))?;
+    if fresh.is_some() {
+        *keys = fresh;
     }
-    tls::load(t, keys.as_ref()).map(Some)
+    Ok(Some(loaded))
 }
 
 fn build_router(

@@ -80,6 +80,18 @@ impl Ca {
         &self,
         version: Option<&'static rustls::SupportedProtocolVersion>,
     ) -> Arc<ClientConfig> {
+        self.client_with_clock(
+            version,
+            Arc::new(rustls::time_provider::DefaultTimeProvider),
+        )
+    }
+
+    /// [`Ca::client`], reading the time from `clock`.
+    pub fn client_with_clock(
+        &self,
+        version: Option<&'static rustls::SupportedProtocolVersion>,
+        clock: Arc<dyn rustls::time_provider::TimeProvider>,
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.cert.der().clone()).unwrap();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -87,7 +99,7 @@ impl Ca {
             Some(v) => vec![v],
             None => vec![&rustls::version::TLS13, &rustls::version::TLS12],
         };
-        let mut config = ClientConfig::builder_with_provider(provider)
+        let mut config = ClientConfig::builder_with_details(provider, clock)
             .with_protocol_versions(&versions)
             .unwrap()
             .with_root_certificates(roots)
