@@ -10,7 +10,9 @@ Scenarios:
   delay     1,000 connections at 10,000 requests/s in all, each request delayed 5 ms
             (`/s?delay=5ms`; nginx `echo_sleep 0.005`): lateness, the response's completion
             minus its request's send minus 5 ms, as the client (examples/shape_load.rs) saw it;
-            and the same load with no delay, the round trip no timer can remove (floor)
+            and the same load with no delay, the round trip no timer can remove (floor);
+            then both again with the client polling instead of sleeping (poll_*), so that
+            the client's own wake-up from idle is not counted
   capacity  10,000 connections idle, then each holding one request delayed by 2 s: RSS per
             pending request above the same connections idle; responses and errors
   size      1 MiB bodies (`/s?size=1MiB`; nginx `echo_duplicate`), wrk with 16 connections:
@@ -99,11 +101,12 @@ def start(name, tmp):
     return compare.Server(name, argv, port, 1)
 
 
-def shape_load(mode, server, path, conns, rate, secs, expect_us):
+def shape_load(mode, server, path, conns, rate, secs, expect_us, poll=False):
     exe = os.path.join(ROOT, "target/release/examples/shape_load")
+    env = dict(os.environ, SHAPE_POLL="1" if poll else "0")
     out = subprocess.run(["taskset", "-c", "0", exe, mode, f"127.0.0.1:{server.port}", path,
                           str(conns), str(rate), str(secs), str(expect_us)],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out)
 
 
@@ -238,6 +241,16 @@ def main():
                                                1000, 10000, 5, 0)
                             got["floor_p50_us"] = floor["p50_us"]
                             got["floor_p99_us"] = floor["p99_us"]
+                            # Both again with a client that polls instead of sleeping, so
+                            # that its own wake-up is not in the figure.
+                            polled = shape_load("delay", server, PATHS["delay"][name],
+                                                1000, 10000, 10, 5000, poll=True)
+                            floor = shape_load("delay", server, PATHS["floor"][name],
+                                               1000, 10000, 5, 0, poll=True)
+                            for k in ("early", "p50_us", "p90_us", "p99_us", "max_us"):
+                                got["poll_" + k] = polled[k]
+                            got["poll_floor_p50_us"] = floor["p50_us"]
+                            got["poll_floor_p99_us"] = floor["p99_us"]
                         elif scenario == "drip":
                             got = shape_load("drip", server, PATHS["drip"][name],
                                              1000, 1000, 10, 100000)

@@ -11,6 +11,11 @@
 //! shape_load drip  ADDR PATH CONNS RATE SECS INTERVAL_US
 //! ```
 //! It prints one line of JSON: counts, errors, and percentiles in microseconds.
+//!
+//! With `SHAPE_POLL=1` the loop polls without ever sleeping (a core at 100%), so that the
+//! client's own wake-up from idle, tens of microseconds on a VM, is not counted as the server's
+//! lateness. `SHAPE_DUMP=FILE` writes each response's send time and lateness (`delay` mode, in
+//! microseconds from the start), to see when the late ones came.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -119,6 +124,8 @@ fn main() -> io::Result<()> {
 
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(4096);
+    // Poll without sleeping: the client's own wake-up then stays out of what it measures.
+    let polling = std::env::var_os("SHAPE_POLL").is_some_and(|v| v == "1");
     let mut all: Vec<Conn> = Vec::with_capacity(conns);
     for i in 0..conns {
         let mut stream = TcpStream::connect(addr)?;
@@ -143,6 +150,8 @@ fn main() -> io::Result<()> {
         .map(|i| Reverse((start + period.mul_f64(i as f64 / conns as f64), i)))
         .collect();
     let (mut samples, mut errors, mut early, mut done) = (Vec::<i64>::new(), 0u64, 0u64, 0u64);
+    // (sent, lateness) of each response, in microseconds from the start, for SHAPE_DUMP.
+    let mut timeline: Vec<(i64, i64)> = Vec::new();
     let mut read_buf = vec![0u8; 1 << 16];
     loop {
         let now = Instant::now();
@@ -180,6 +189,7 @@ fn main() -> io::Result<()> {
             .map(|Reverse((at, _))| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_millis(50))
             .min(Duration::from_millis(50));
+        let timeout = if polling { Duration::ZERO } else { timeout };
         poll.poll(&mut events, Some(timeout))?;
         for event in events.iter() {
             let i = event.token().0;
@@ -224,10 +234,15 @@ fn main() -> io::Result<()> {
                     early += 1;
                 }
                 samples.push(late);
+                timeline.push(((sent - start).as_micros() as i64, late));
             }
             let next = sent + period;
             due.push(Reverse((next.max(arrived), i)));
         }
+    }
+    if let Some(path) = std::env::var_os("SHAPE_DUMP") {
+        let text: String = timeline.iter().map(|(t, l)| format!("{t} {l}\n")).collect();
+        std::fs::write(path, text)?;
     }
     samples.sort_unstable();
     let took = start.elapsed().as_secs_f64();
