@@ -168,7 +168,8 @@ pub fn load(tls: &TlsConfig, keys: Option<&Keys>) -> Result<Loaded, String> {
         config.ticketer = keys.tickets.clone();
         config.session_storage = keys.sessions.clone();
     }
-    // No 0-RTT: early data can be replayed.
+    // No 0-RTT: early data can be replayed. (rustls would offer it only in stateful
+    // sessions, not with tickets; this keeps it off for both.)
     config.max_early_data_size = 0;
     Ok(Loaded {
         config: Arc::new(config),

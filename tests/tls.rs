@@ -245,6 +245,31 @@ fn ticket_keys_outlive_a_reload_unless_their_lifetime_changes() {
 }
 
 #[test]
+fn tickets_never_allow_early_data() {
+    let ca = Ca::new();
+    let server = start(&ca, 1, "", "");
+    let mut config = (*ca.client(Some(&rustls::version::TLS13))).clone();
+    config.enable_early_data = true;
+    let config = Arc::new(config);
+    for i in 0..2 {
+        let mut c = Https::connect(server.https(), "localhost", &config).unwrap();
+        assert_eq!(c.get("/").unwrap().status, 200);
+        let kind = c.stream.conn.handshake_kind();
+        assert_eq!(
+            kind == Some(rustls::HandshakeKind::Resumed),
+            i == 1,
+            "{kind:?}"
+        );
+        assert!(!c.stream.conn.is_early_data_accepted());
+    }
+    // A client holding a ticket that allowed 0-RTT could write early data before its hello
+    // goes out; these tickets do not.
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut fresh = rustls::ClientConnection::new(config, name).unwrap();
+    assert!(fresh.early_data().is_none(), "a ticket offered 0-RTT");
+}
+
+#[test]
 fn sni_chooses_the_certificate_and_falls_back_to_the_default() {
     let ca = Ca::new();
     let dir = TempDir::new();
