@@ -4,15 +4,18 @@
 turns. Each server runs one worker pinned to CPU 1, the clients on CPU 0.
 
     cargo build --release --example shape_load && cargo build --release
-    python3 benches/shape.py [--scenarios delay,capacity,size,drip,dist] [--rounds 2]
+    python3 benches/shape.py [--scenarios delay,delayrt,capacity,size,drip,dist] [--rounds 2]
 
 Scenarios:
   delay     1,000 connections at 10,000 requests/s in all, each request delayed 5 ms
             (`/s?delay=5ms`; nginx `echo_sleep 0.005`): lateness, the response's completion
             minus its request's send minus 5 ms, as the client (examples/shape_load.rs) saw it;
             and the same load with no delay, the round trip no timer can remove (floor);
-            then both again with the client polling instead of sleeping (poll_*), so that
-            the client's own wake-up from idle is not counted
+            then both again with the precise client (precise_*: it polls instead of
+            sleeping, so its sends keep their pace, and takes arrival from the kernel's
+            receive timestamp, so its own wake-ups and stalls are not counted)
+  delayrt   the delay load and the precise client, each server under `chrt -f 10`
+            (SCHED_FIFO), so that no ordinary thread, a kernel thread included, preempts it
   capacity  10,000 connections idle, then each holding one request delayed by 2 s: RSS per
             pending request above the same connections idle; responses and errors
   size      1 MiB bodies (`/s?size=1MiB`; nginx `echo_duplicate`), wrk with 16 connections:
@@ -85,7 +88,7 @@ PATHS = {
 }
 
 
-def start(name, tmp):
+def start(name, tmp, realtime=False):
     port = compare.free_port()
     if name == "cerberus":
         conf = os.path.join(tmp, "cerberus.toml")
@@ -98,12 +101,15 @@ def start(name, tmp):
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(tmp=tmp, port=port, line=LINE64, drip=DRIP))
         argv = ["nginx", "-c", conf, "-p", tmp]
+    if realtime:
+        argv = ["chrt", "-f", "10"] + argv
     return compare.Server(name, argv, port, 1)
 
 
-def shape_load(mode, server, path, conns, rate, secs, expect_us, poll=False):
+def shape_load(mode, server, path, conns, rate, secs, expect_us, precise=False):
     exe = os.path.join(ROOT, "target/release/examples/shape_load")
-    env = dict(os.environ, SHAPE_POLL="1" if poll else "0")
+    flag = "1" if precise else "0"
+    env = dict(os.environ, SHAPE_POLL=flag, SHAPE_RXSTAMP=flag)
     out = subprocess.run(["taskset", "-c", "0", exe, mode, f"127.0.0.1:{server.port}", path,
                           str(conns), str(rate), str(secs), str(expect_us)],
                          capture_output=True, text=True, check=True, env=env).stdout
@@ -215,7 +221,7 @@ def dist(server, total=100000, conns=20, depth=100):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenarios", default="delay,capacity,size,sizefile,drip,dist")
+    ap.add_argument("--scenarios", default="delay,delayrt,capacity,size,sizefile,drip,dist")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     compare.need("wrk", "wrk")
@@ -230,9 +236,12 @@ def main():
             names = ["cerberus"] if scenario == "dist" else ["cerberus", "nginx"]
             for r in range(args.rounds if scenario not in ("capacity", "dist") else 1):
                 for name in names:
-                    server = start(name, tmp)
+                    server = start(name, tmp, realtime=scenario == "delayrt")
                     try:
-                        if scenario == "delay":
+                        if scenario == "delayrt":
+                            got = shape_load("delay", server, PATHS["delay"][name],
+                                             1000, 10000, 10, 5000, precise=True)
+                        elif scenario == "delay":
                             got = shape_load("delay", server, PATHS["delay"][name],
                                              1000, 10000, 10, 5000)
                             # The same load with no delay: the round trip the lateness
@@ -241,16 +250,16 @@ def main():
                                                1000, 10000, 5, 0)
                             got["floor_p50_us"] = floor["p50_us"]
                             got["floor_p99_us"] = floor["p99_us"]
-                            # Both again with a client that polls instead of sleeping, so
-                            # that its own wake-up is not in the figure.
-                            polled = shape_load("delay", server, PATHS["delay"][name],
-                                                1000, 10000, 10, 5000, poll=True)
+                            # Both again with the precise client, whose own scheduling is
+                            # not in the figure.
+                            precise = shape_load("delay", server, PATHS["delay"][name],
+                                                 1000, 10000, 10, 5000, precise=True)
                             floor = shape_load("delay", server, PATHS["floor"][name],
-                                               1000, 10000, 5, 0, poll=True)
+                                               1000, 10000, 5, 0, precise=True)
                             for k in ("early", "p50_us", "p90_us", "p99_us", "max_us"):
-                                got["poll_" + k] = polled[k]
-                            got["poll_floor_p50_us"] = floor["p50_us"]
-                            got["poll_floor_p99_us"] = floor["p99_us"]
+                                got["precise_" + k] = precise[k]
+                            got["precise_floor_p50_us"] = floor["p50_us"]
+                            got["precise_floor_p99_us"] = floor["p99_us"]
                         elif scenario == "drip":
                             got = shape_load("drip", server, PATHS["drip"][name],
                                              1000, 1000, 10, 100000)

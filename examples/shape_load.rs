@@ -15,7 +15,10 @@
 //! With `SHAPE_POLL=1` the loop polls without ever sleeping (a core at 100%), so that the
 //! client's own wake-up from idle, tens of microseconds on a VM, is not counted as the server's
 //! lateness. `SHAPE_DUMP=FILE` writes each response's send time and lateness (`delay` mode, in
-//! microseconds from the start), to see when the late ones came.
+//! microseconds from the start), to see when the late ones came. `SHAPE_RXSTAMP=1` (`delay`
+//! mode) takes each response's arrival from the kernel's receive timestamp of its last bytes
+//! (`SO_TIMESTAMPNS`) and its send time from the same clock: on loopback that is when the
+//! server's write delivered them, whenever this client got to run.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -34,6 +37,63 @@ struct Conn {
     sent: Option<Instant>,
     /// When each chunk of the current response arrived.
     chunks: Vec<Instant>,
+    /// With `SHAPE_RXSTAMP=1`: when its request went (`CLOCK_REALTIME`, ns), and when the
+    /// kernel received the last bytes read (the socket's receive timestamp, same clock).
+    sent_real: i64,
+    received_real: i64,
+}
+
+/// `CLOCK_REALTIME` in nanoseconds: the clock the kernel's receive timestamps are on.
+fn realtime_ns() -> i64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut t) };
+    nanos(&t)
+}
+
+/// A timespec in nanoseconds (both fields are 64-bit on the Linux targets this runs on).
+fn nanos(t: &libc::timespec) -> i64 {
+    t.tv_sec * 1_000_000_000 + t.tv_nsec
+}
+
+/// Read into `buf` with `recvmsg`, returning the bytes read and the kernel's receive
+/// timestamp of the last of them (`SO_TIMESTAMPNS`), if it gave one.
+fn read_stamped(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<i64>)> {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: an all-zero msghdr is valid (no name, no buffers) before the fields are set.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: `msg` points at `iov` (over `buf`) and `control`, all alive for the call.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel just filled, within
+    // `msg_controllen`; the timestamp's data is a timespec, read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let t: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                stamp = Some(nanos(&t));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n as usize, stamp))
 }
 
 /// What a buffer holds of one response: `None` while incomplete, else (its length, the
@@ -126,9 +186,27 @@ fn main() -> io::Result<()> {
     let mut events = Events::with_capacity(4096);
     // Poll without sleeping: the client's own wake-up then stays out of what it measures.
     let polling = std::env::var_os("SHAPE_POLL").is_some_and(|v| v == "1");
+    // Take arrival from the kernel's receive timestamp instead of the clock after the read.
+    let stamped = !drip && std::env::var_os("SHAPE_RXSTAMP").is_some_and(|v| v == "1");
     let mut all: Vec<Conn> = Vec::with_capacity(conns);
     for i in 0..conns {
         let mut stream = TcpStream::connect(addr)?;
+        if stamped {
+            let on: libc::c_int = 1;
+            // SAFETY: a plain int option on a socket we own.
+            let rc = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&stream),
+                    libc::SOL_SOCKET,
+                    libc::SO_TIMESTAMPNS,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of_val(&on) as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         poll.registry().register(
             &mut stream,
             Token(i),
@@ -139,6 +217,8 @@ fn main() -> io::Result<()> {
             buf: Vec::new(),
             sent: None,
             chunks: Vec::new(),
+            sent_real: 0,
+            received_real: 0,
         });
     }
     // Let the connections complete before pacing starts.
@@ -171,6 +251,9 @@ fn main() -> io::Result<()> {
             // The clock is read before the write: a client descheduled after it would
             // otherwise see the response early.
             let sent = Instant::now();
+            if stamped {
+                c.sent_real = realtime_ns();
+            }
             match c.stream.write(&request) {
                 Ok(n) if n == request.len() => c.sent = Some(sent),
                 _ => errors += 1,
@@ -195,7 +278,16 @@ fn main() -> io::Result<()> {
             let i = event.token().0;
             let c = &mut all[i];
             loop {
-                match c.stream.read(&mut read_buf) {
+                let read = match stamped {
+                    true => read_stamped(&c.stream, &mut read_buf).map(|(n, stamp)| {
+                        if let Some(at) = stamp {
+                            c.received_real = at;
+                        }
+                        n
+                    }),
+                    false => c.stream.read(&mut read_buf),
+                };
+                match read {
                     Ok(0) => {
                         errors += 1;
                         break;
@@ -229,7 +321,10 @@ fn main() -> io::Result<()> {
                 }
                 c.chunks.clear();
             } else {
-                let late = (arrived - sent).as_micros() as i64 - expect_us;
+                let late = match stamped {
+                    true => (c.received_real - c.sent_real) / 1000 - expect_us,
+                    false => (arrived - sent).as_micros() as i64 - expect_us,
+                };
                 if late < 0 {
                     early += 1;
                 }
