@@ -12,6 +12,7 @@ mod common;
 #[path = "tls/support.rs"]
 mod support;
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -35,6 +36,10 @@ body = "no\n"
 path = "/fail"
 status = 503
 body = "down\n"
+
+[[route]]
+prefix = "/shape"
+handler = "shape"
 "#;
 
 /// A request the parser rejects (whitespace before the colon): a 400 and a parse error.
@@ -79,7 +84,7 @@ fn dashboard_exprs() -> Vec<String> {
 }
 
 /// The panels the dashboard must have, by words in their titles.
-const PANELS: [&str; 13] = [
+const PANELS: [&str; 17] = [
     "Requests/s by code",
     "p50 / p90 / p99",
     "connections per worker",
@@ -93,6 +98,10 @@ const PANELS: [&str; 13] = [
     "memory",
     "File descriptors",
     "Busiest worker / mean",
+    "Shaped responses/s",
+    "Injected delay",
+    "Shaped closes and resets",
+    "Shaped body bytes",
 ];
 
 /// Alerts on a state this test cannot make: one worker far busier than the others while the
@@ -138,8 +147,25 @@ fn handshakes(https: SocketAddr, ca: &support::Ca, n: usize) {
     assert_eq!(plain.read_response().status, 400);
 }
 
-/// Requests of every kind: `n` per unit (200s, 404s, 503s, malformed).
+/// `n` shaped requests, each on its own connection (`Connection: close`, which the shape
+/// metrics count as a close), with delays, sizes, a status mix and resets.
+fn shaped(addr: SocketAddr, n: usize) {
+    for seed in 0..n {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let request = format!(
+            "GET /shape?delay=1ms..3ms&size=100..200&status=503:30&reset=20&seed={seed} HTTP/1.1\r\n\
+             Host: t\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+}
+
+/// Requests of every kind: `n` per unit (200s, 404s, 503s, malformed, shaped).
 fn load(addr: SocketAddr, n: usize) {
+    shaped(addr, n);
     requests(addr, "/", 3 * n);
     requests(addr, "/missing", 2 * n);
     requests(addr, "/fail", n);
