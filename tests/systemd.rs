@@ -418,3 +418,19 @@ fn https_reads_its_key_through_a_credential_and_stays_hardened() {
     r.expect("tls_serial_after", r.get("tls_serial_file"));
     assert_ne!(r.get("tls_serial_before"), r.get("tls_serial_after"));
 }
+
+#[test]
+fn the_realtime_drop_in_puts_every_thread_under_sched_fifo() {
+    let Some(r) = service() else { return };
+    r.expect("rt_start_rc", "0");
+    let threads = r.num("rt_threads");
+    // The supervisor, its signal and metrics threads, and a worker per CPU.
+    assert!(threads >= 3.0, "{}", r.text);
+    assert_eq!(r.num("rt_fifo_threads"), threads, "{}", r.text);
+    r.expect("rt_body", "Hello from Cerberus!");
+    let exposure = r.num("rt_exposure");
+    assert!(
+        exposure <= MAX_EXPOSURE,
+        "exposure {exposure} with the realtime drop-in"
+    );
+}

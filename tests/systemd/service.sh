@@ -196,3 +196,17 @@ say tls_restart_rc $?
 say tls_serial_after "$(served_serial)"
 block tls_journal journalctl -u cerberus --no-pager -o cat -n 5
 systemctl stop cerberus
+
+# 7. The optional realtime drop-in (deploy/systemd/cerberus.service.d/realtime.conf): every
+# thread under SCHED_FIFO, the service as hardened as before, and serving.
+cp /opt/cerberus/deploy/systemd/cerberus.service.d/realtime.conf \
+  /etc/systemd/system/cerberus.service.d/
+systemctl daemon-reload
+systemctl start cerberus
+say rt_start_rc $?
+pid=$(prop cerberus MainPID)
+say rt_threads "$(ls /proc/$pid/task | wc -l)"
+say rt_fifo_threads "$(cat /proc/$pid/task/*/sched | awk '$1 == "policy" && $3 == 1' | wc -l)"
+say rt_body "$(curl -sS --max-time 5 http://127.0.0.1:8000/)"
+say rt_exposure "$(exposure cerberus.service)"
+systemctl stop cerberus
