@@ -173,6 +173,14 @@ impl rustls::time_provider::TimeProvider for Stopped {
     }
 }
 
+/// Connect with `config` and GET / (a TLS 1.3 ticket arrives with the response): did the
+/// handshake resume?
+fn resumed(server: &Server, config: &Arc<rustls::ClientConfig>) -> bool {
+    let mut c = Https::connect(server.https(), "localhost", config).unwrap();
+    assert_eq!(c.get("/").unwrap().status, 200);
+    c.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+}
+
 #[test]
 fn ticket_keys_rotate_and_the_one_before_still_resumes() {
     let ca = Ca::new();
@@ -181,19 +189,10 @@ fn ticket_keys_rotate_and_the_one_before_still_resumes() {
     // Each holder is its own client, with its own tickets (1.3), from one moment.
     let holder = || {
         let config = ca.client_with_clock(Some(&rustls::version::TLS13), stopped.clone());
-        let mut c = Https::connect(server.https(), "localhost", &config).unwrap();
-        assert_eq!(
-            c.get("/").unwrap().status,
-            200,
-            "the ticket arrives with it"
-        );
+        resumed(&server, &config);
         config
     };
-    let resumes = |config: &Arc<rustls::ClientConfig>| {
-        let mut c = Https::connect(server.https(), "localhost", config).unwrap();
-        assert_eq!(c.get("/").unwrap().status, 200);
-        c.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
-    };
+    let resumes = |config| resumed(&server, config);
     // Keys roll on the first use after their lifetime, counted in whole seconds: 2.1 s apart,
     // each holder's tickets are under a key of its own.
     let a1 = holder();
@@ -217,19 +216,10 @@ fn ticket_keys_outlive_a_reload_unless_their_lifetime_changes() {
     let server = start(&ca, 2, "", "");
     let holder = || {
         let config = ca.client(Some(&rustls::version::TLS13));
-        let mut c = Https::connect(server.https(), "localhost", &config).unwrap();
-        assert_eq!(
-            c.get("/").unwrap().status,
-            200,
-            "the ticket arrives with it"
-        );
+        resumed(&server, &config);
         config
     };
-    let resumes = |config: &Arc<rustls::ClientConfig>| {
-        let mut c = Https::connect(server.https(), "localhost", config).unwrap();
-        assert_eq!(c.get("/").unwrap().status, 200);
-        c.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
-    };
+    let resumes = |config| resumed(&server, config);
     let (a, b) = (holder(), holder());
     server.signal(libc::SIGHUP);
     server.wait_stderr("reloaded: ", 1);
