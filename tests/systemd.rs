@@ -58,6 +58,12 @@ impl Report {
             .unwrap_or_else(|_| panic!("{key}={v:?} is not a number; output:\n{}", self.text))
     }
 
+    /// Assert the exposure under `key` (the unit with `with`) is at most [`MAX_EXPOSURE`].
+    fn expect_hardened(&self, key: &str, with: &str) {
+        let exposure = self.num(key);
+        assert!(exposure <= MAX_EXPOSURE, "exposure {exposure} with {with}");
+    }
+
     /// Assert `key` has `expected`, showing the whole output when it does not.
     fn expect(&self, key: &str, expected: &str) {
         assert_eq!(self.get(key), expected, "{key}; output:\n{}", self.text);
@@ -387,11 +393,7 @@ fn https_reads_its_key_through_a_credential_and_stays_hardened() {
         "{}",
         r.get("tls_dropin")
     );
-    let exposure = r.num("tls_exposure");
-    assert!(
-        exposure <= MAX_EXPOSURE,
-        "exposure {exposure} with the TLS drop-in"
-    );
+    r.expect_hardened("tls_exposure", "the TLS drop-in");
     assert_eq!(
         r.num("tls_verify_stderr_bytes"),
         0.0,
@@ -428,9 +430,5 @@ fn the_realtime_drop_in_puts_every_thread_under_sched_fifo() {
     assert!(threads >= 3.0, "{}", r.text);
     assert_eq!(r.num("rt_fifo_threads"), threads, "{}", r.text);
     r.expect("rt_body", "Hello from Cerberus!");
-    let exposure = r.num("rt_exposure");
-    assert!(
-        exposure <= MAX_EXPOSURE,
-        "exposure {exposure} with the realtime drop-in"
-    );
+    r.expect_hardened("rt_exposure", "the realtime drop-in");
 }
