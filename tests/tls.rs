@@ -221,6 +221,15 @@ fn ticket_keys_outlive_a_reload_unless_their_lifetime_changes() {
     };
     let resumes = |config| resumed(&server, config);
     let (a, b) = (holder(), holder());
+    // TLS 1.2 by session id alone: remembered by the server, not carried in a ticket.
+    let by_id = {
+        let mut config = (*ca.client(Some(&rustls::version::TLS12))).clone();
+        config.resumption = rustls::client::Resumption::in_memory_sessions(16)
+            .tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+        let config = Arc::new(config);
+        resumed(&server, &config);
+        config
+    };
     server.signal(libc::SIGHUP);
     server.wait_stderr("reloaded: ", 1);
     assert!(
@@ -230,6 +239,7 @@ fn ticket_keys_outlive_a_reload_unless_their_lifetime_changes() {
     server.reload_with(&tls_table("server", "ticket_key_lifetime = \"1h\""));
     server.wait_stderr("reloaded: ", 2);
     assert!(!resumes(&b), "a new lifetime takes new keys");
+    assert!(resumes(&by_id), "but keeps the TLS 1.2 session cache");
     let c = holder();
     assert!(resumes(&c), "and those resume");
 }
