@@ -12,7 +12,10 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicI64, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,9 +30,22 @@ impl Counter {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
+    /// Add `n` after everything this thread wrote before it: a reader that sees the sum
+    /// with [`Counter::get_acquire`] sees those writes too.
+    #[inline]
+    fn add_release(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Release);
+    }
+
     /// The current value.
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
+    }
+
+    /// The current value, and every write made before the [`Counter::add_release`] that
+    /// stored it.
+    pub fn get_acquire(&self) -> u64 {
+        self.0.load(Acquire)
     }
 }
 
@@ -340,9 +356,9 @@ impl StatsWriter {
         self.stats.handed_off.add(1);
     }
 
-    /// Count one open connection moved to another worker.
+    /// Count one open connection leaving for another worker, before it is sent: once the
+    /// other worker has it, it may count it in, and close it, at any moment.
     pub fn moved_out(&self) {
-        self.stats.handed_off.add(1);
         self.stats.open.add(-1);
     }
 
@@ -351,11 +367,13 @@ impl StatsWriter {
         self.stats.open.add(1);
     }
 
-    /// Count one closed connection.
+    /// Count one closed connection. It leaves the open gauge first, and the close is
+    /// published after it: a scrape reads the closes first (acquiring), so it never sees a
+    /// connection both closed and open.
     #[inline]
     pub fn closed(&self, reason: CloseReason) {
-        self.stats.closed[reason as usize].add(1);
         self.stats.open.add(-1);
+        self.stats.closed[reason as usize].add_release(1);
     }
 
     /// Count a TLS handshake done.

@@ -311,15 +311,20 @@ impl StatsCollector {
                 .map(|(w, id)| sample(&[("worker", id)], kind, f(w)))
                 .collect::<Vec<_>>()
         };
+        // Closes before the open gauges: a close is published after its gauge went down
+        // (`StatsWriter::closed`), so no connection is counted both closed and open.
+        let closed: Vec<_> = CloseReason::ALL
+            .iter()
+            .map(|&r| {
+                counter(
+                    &[("reason", r.as_str())],
+                    Self::sum(all, |w| w.closed[r as usize].get_acquire()),
+                )
+            })
+            .collect();
         let open = per_worker(&|w| w.open.get() as f64, false);
         let handed_off = per_worker(&|w| w.handed_off.get() as f64, true);
         let worker_requests = per_worker(&|w| w.requests_total() as f64, true);
-        let closed = CloseReason::ALL.iter().map(|&r| {
-            counter(
-                &[("reason", r.as_str())],
-                Self::sum(all, |w| w.closed[r as usize].get()),
-            )
-        });
         let parse_errors = ParseError::ALL.iter().map(|&e| {
             counter(
                 &[("kind", e.as_str())],
@@ -334,7 +339,7 @@ impl StatsCollector {
             OPEN.with(open),
             HANDED_OFF.with(handed_off),
             WORKER_REQUESTS.with(worker_requests),
-            CLOSED.with(closed.collect()),
+            CLOSED.with(closed),
             RECEIVED.with(vec![counter(
                 &[],
                 Self::sum(all, |w| w.bytes_received.get()),

@@ -688,15 +688,10 @@ impl Worker {
         Ok(())
     }
 
-    /// Serve a keep-alive connection another worker moved here between requests.
+    /// Serve a keep-alive connection another worker moved here between requests (or one
+    /// whose move failed, back here).
     fn resume(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
         self.ctx.stats.moved_in();
-        self.resume_here(stream, peer);
-    }
-
-    /// Serve a connection between requests (moved here, or whose move failed: its count is
-    /// already here).
-    fn resume_here(&mut self, stream: mio::net::TcpStream, peer: IpAddr) {
         let key = self
             .conns
             .insert(Conn::moved(stream, self.ctx.newest.clone(), peer));
@@ -745,15 +740,16 @@ impl Worker {
         self.wheel.cancel(key);
         let _ = self.poll.registry().deregister(&mut conn);
         let (stream, peer) = conn.into_parts();
+        self.ctx.stats.moved_out();
         match self.team.hand_off(to, Command::Resume(stream, peer)) {
             Ok(()) => {
-                self.ctx.stats.moved_out();
+                self.ctx.stats.handed_off();
                 true
             }
             Err(Command::Resume(stream, peer)) => {
-                // That worker failed: keep serving it here.
+                // That worker failed: keep serving it here, counted back in.
                 self.team.keep(self.id);
-                self.resume_here(stream, peer);
+                self.resume(stream, peer);
                 false
             }
             Err(_) => unreachable!("hand_off gives back the command it was given"),
