@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 /// Requests of every shape the connection handles differently: keep-alive and close, bodies
 /// by length and chunked (with extensions and trailers), 100-continue, JSON valid and not,
-/// HTTP/1.0, pipelined junk and malformed heads (which end the connection).
+/// shaped bodies, HTTP/1.0, pipelined junk and malformed heads (which end the connection).
 fn request() -> impl Strategy<Value = Vec<u8>> {
     let body = proptest::collection::vec(any::<u8>(), 0..300);
     prop_oneof![
@@ -19,6 +19,11 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
         Just(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec()),
         Just(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\": [1]".to_vec()),
         Just(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n{\"a\":[1]}".to_vec()),
+        // Shaped bodies, written from the pattern with their heads (and, in a drip, each
+        // piece's CRLF and the last chunk) in the same write: a drip with no interval is
+        // due at once, like the body.
+        Just(b"GET /shape?size=3000 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()),
+        Just(b"GET /shape?size=700&drip=3x0ms HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()),
         Just(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec()),
         Just(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n".to_vec()),
         Just(b"\r\n".to_vec()),

@@ -22,7 +22,8 @@ use crate::http::RequestParser;
 use crate::stats::StatsWriter;
 
 /// The config the harness serves by: an echo route (so bodies reach the output), `inspect`,
-/// the static default, and a small `max_output` so that backpressure happens.
+/// `shape` (bodies written from the pattern, with no delay so that no alarm is needed), the
+/// static default, and a small `max_output` so that backpressure happens.
 const CONFIG: &str = r#"
 max_output = 2048
 max_body = 65536
@@ -32,6 +33,9 @@ handler = "echo"
 [[route]]
 path = "/inspect"
 handler = "inspect"
+[[route]]
+path = "/shape"
+handler = "shape"
 "#;
 
 /// A socket whose input arrives as the script says and whose writes are limited by a budget.

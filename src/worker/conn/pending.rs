@@ -41,19 +41,30 @@ enum Item {
     Bytes(Vec<u8>),
     /// A deferred response and the instant it is due.
     Due(Instant, Box<Later>),
-    /// The rest of a pattern body: where in the body, bytes left, whether it is a chunk's data
-    /// (then its CRLF follows, so that each piece of a drip arrives whole), and whether it
-    /// goes by `sendfile`.
+    /// The rest of a pattern body: where in the body, bytes left, what follows it in the same
+    /// write (a drip piece's CRLF, so that each piece arrives whole, and after the last piece
+    /// the last chunk), and whether it goes by `sendfile` (then with no tail).
     Body {
         at: u64,
         left: u64,
-        chunk: bool,
+        tail: &'static [u8],
         sendfile: bool,
     },
     /// A body sent in pieces.
     Drip(Box<Drip>),
     /// Reset the connection, once what is before it is written.
     Reset,
+}
+
+impl Item {
+    /// This step, taken at `now`, writes what is unsent before it in its own `writev`.
+    fn writes_unsent(&self, now: Instant) -> bool {
+        match self {
+            Item::Body { sendfile, .. } => !sendfile,
+            Item::Drip(drip) => drip.piece < drip.pieces && drip.next <= now,
+            _ => false,
+        }
+    }
 }
 
 /// A dripping body.
@@ -178,11 +189,22 @@ impl<S: Socket> Conn<S> {
     /// queue is empty (then it goes, unless it keeps seeded random numbers).
     pub(super) fn pump(&mut self, ctx: &mut Ctx) -> Next {
         loop {
-            if self.writer.flush_with(&mut self.stream, 0, 0, ctx).is_err() {
-                return Next::Close(CloseReason::Error);
-            }
-            if !self.writer.is_empty() {
-                return Next::Keep;
+            // What is unsent goes first, except ahead of a body written by `writev` (or a drip
+            // piece due now, which becomes one): the body's own write carries it, so a head
+            // and its body do not leave as two segments.
+            let now = ctx.now;
+            let carried = self.pending.as_ref().and_then(|p| p.items.front());
+            if !carried.is_some_and(|item| item.writes_unsent(now)) {
+                if self
+                    .writer
+                    .flush_with(&mut self.stream, 0, 0, &[], ctx)
+                    .is_err()
+                {
+                    return Next::Close(CloseReason::Error);
+                }
+                if !self.writer.is_empty() {
+                    return Next::Keep;
+                }
             }
             let Some(pending) = self.pending.as_mut() else {
                 return Next::Keep;
@@ -214,7 +236,7 @@ impl<S: Socket> Conn<S> {
                 Item::Body {
                     at,
                     left,
-                    chunk,
+                    tail,
                     sendfile,
                 } => {
                     let by_file = match sendfile {
@@ -223,7 +245,9 @@ impl<S: Socket> Conn<S> {
                     };
                     let sent = match by_file {
                         Some(sent) => sent,
-                        None => self.writer.flush_with(&mut self.stream, *at, *left, ctx),
+                        None => self
+                            .writer
+                            .flush_with(&mut self.stream, *at, *left, tail, ctx),
                     };
                     match sent {
                         Ok(n) => {
@@ -232,9 +256,6 @@ impl<S: Socket> Conn<S> {
                             if *left > 0 {
                                 // The socket is full.
                                 return Next::Keep;
-                            }
-                            if *chunk {
-                                self.writer.staging().extend_from_slice(b"\r\n");
                             }
                             pending.items.pop_front();
                         }
@@ -260,10 +281,17 @@ impl<S: Socket> Conn<S> {
                         let out = self.writer.staging();
                         out.extend_from_slice(hex_digits(to - from, &mut [0; 16]));
                         out.extend_from_slice(b"\r\n");
+                        // The last piece carries the last chunk.
+                        let tail: &[u8] = if drip.piece == drip.pieces {
+                            pending.items.pop_front();
+                            b"\r\n0\r\n\r\n"
+                        } else {
+                            b"\r\n"
+                        };
                         let data = Item::Body {
                             at: from,
                             left: to - from,
-                            chunk: true,
+                            tail,
                             sendfile: false,
                         };
                         pending.items.push_front(data);
@@ -301,7 +329,7 @@ impl<S: Socket> Conn<S> {
             LaterBody::Pattern(_) if len > 0 => Item::Body {
                 at: 0,
                 left: len,
-                chunk: false,
+                tail: b"",
                 sendfile: later.sendfile,
             },
             // Even an empty drip has its pieces' time, and its last chunk.

@@ -83,34 +83,52 @@ impl Writer {
 
     /// Write what is unsent, then as much of the pattern body from `at` (`left` bytes of it:
     /// the shared pattern, never copied, as several slices of one `writev`) as the socket
-    /// takes; returns the body bytes written. What is unsent stays; the rest of the body is
-    /// the caller's to offer again.
+    /// takes, then `tail` once the body is all gone; returns the body bytes written. What is
+    /// unsent before the body stays; so does what is unsent of the tail once the body went
+    /// (the caller sees the body done and moves on); the rest of the body is the caller's to
+    /// offer again. One `writev` carries all three, so a head, its body and a chunk's CRLF
+    /// leave in as few segments as their length allows.
     pub fn flush_with(
         &mut self,
         stream: &mut impl Write,
         at: u64,
         left: u64,
+        tail: &[u8],
         ctx: &mut Ctx,
     ) -> io::Result<u64> {
-        let (mut out, mut more) = (0usize, 0u64);
-        while out < self.outbuf.len() || more < left {
-            let mut bufs = [IoSlice::new(&[]); BODY_SLICES + 1];
+        let (mut out, mut more, mut tail_out) = (0usize, 0u64, 0usize);
+        while out < self.outbuf.len() || more < left || tail_out < tail.len() {
+            let mut bufs = [IoSlice::new(&[]); BODY_SLICES + 2];
             bufs[0] = IoSlice::new(&self.outbuf[out..]);
             let (mut n, mut from) = (1, at + more);
             let end = at + left;
-            while n < bufs.len() && from < end {
+            while n < BODY_SLICES + 1 && from < end {
                 let slice = pattern_at(from, end - from);
                 bufs[n] = IoSlice::new(slice);
                 from += slice.len() as u64;
                 n += 1;
             }
-            let wanted = self.outbuf.len() - out + (from - at - more) as usize;
+            let body = (from - at - more) as usize;
+            if from == end {
+                bufs[n] = IoSlice::new(&tail[tail_out..]);
+                n += 1;
+            }
+            let head = self.outbuf.len() - out;
+            let wanted = head
+                + body
+                + if from == end {
+                    tail.len() - tail_out
+                } else {
+                    0
+                };
             match stream.write_vectored(&bufs[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => {
-                    let from_out = written.min(self.outbuf.len() - out);
+                    let from_out = written.min(head);
+                    let from_body = (written - from_out).min(body);
                     out += from_out;
-                    more += (written - from_out) as u64;
+                    more += from_body as u64;
+                    tail_out += written - from_out - from_body;
                     if written < wanted {
                         break;
                     }
@@ -125,7 +143,10 @@ impl Writer {
         } else {
             self.outbuf.drain(..out);
         }
-        let n = out + more as usize;
+        if more == left {
+            self.outbuf.extend_from_slice(&tail[tail_out..]);
+        }
+        let n = out + more as usize + tail_out;
         self.written = self.written.saturating_add(n.min(u32::MAX as usize) as u32);
         ctx.stats.sent(n);
         Ok(more)
