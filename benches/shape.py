@@ -4,7 +4,8 @@
 turns. Each server runs one worker pinned to CPU 1, the clients on CPU 0.
 
     cargo build --release --example shape_load && cargo build --release
-    python3 benches/shape.py [--scenarios delay,delayrt,capacity,size,drip,dist] [--rounds 2]
+    cargo build --release --example body_sink
+    python3 benches/shape.py [--scenarios delay,delayrt,capacity,size,sizesink,drip,dist] [--rounds 2]
 
 Scenarios:
   delay     1,000 connections at 10,000 requests/s in all, each request delayed 5 ms
@@ -22,6 +23,11 @@ Scenarios:
             rps, and server CPU per MiB sent
   sizefile  the same, Cerberus sending the bodies by sendfile from a memory file
             (`[route.shape] sendfile = true`) instead of writev
+  sizesink, sizefilesink
+            size and sizefile with a client that drops the bodies unread
+            (examples/body_sink.rs, `recv(MSG_TRUNC)`): wrk's own copy of each byte costs its
+            core about what the server's costs, so only this measures the server's
+            throughput on one core
   drip      1,000 connections, each response 10 pieces 100 ms apart (`/s?drip=10x100ms`;
             nginx echo + echo_flush + echo_sleep 0.1): the gap between pieces minus 100 ms
   dist      100,000 requests over 20 connections, each with its own seed, of
@@ -84,6 +90,8 @@ PATHS = {
     "capacity": {"cerberus": "/s?delay=2s", "nginx": "/delay2s"},
     "size": {"cerberus": "/s?size=1MiB", "nginx": "/size1m"},
     "sizefile": {"cerberus": "/f?size=1MiB", "nginx": "/size1m"},
+    "sizesink": {"cerberus": "/s?size=1MiB", "nginx": "/size1m"},
+    "sizefilesink": {"cerberus": "/f?size=1MiB", "nginx": "/size1m"},
     "drip": {"cerberus": "/s?drip=10x100ms&size=20", "nginx": "/drip"},
 }
 
@@ -173,6 +181,22 @@ def size(server, path, secs=5):
             "errors": errors}
 
 
+def sink(server, path, secs=5, conns=16):
+    """The same bodies to a client that drops them unread (`recv(MSG_TRUNC)`), so the server's
+    core, not the client's copy, sets the rate."""
+    exe = os.path.join(ROOT, "target/release/examples/body_sink")
+    before = compare.cpu_seconds(server.proc.pid)
+    out = subprocess.run(["taskset", "-c", "0", exe, f"127.0.0.1:{server.port}", path,
+                          str(conns), str(secs)],
+                         capture_output=True, text=True, check=True).stdout
+    used = compare.cpu_seconds(server.proc.pid) - before
+    got = json.loads(out)
+    n = got["responses"]
+    got["cpu_ms_per_mib"] = used * 1e3 / n if n else None
+    got["server_cpu_share"] = round(used / got["seconds"], 3)
+    return got
+
+
 def dist(server, total=100000, conns=20, depth=100):
     query = "status=503:20,429:5&delay=p50:5ms,p99:80ms"
     statuses, delays = {}, []
@@ -221,7 +245,8 @@ def dist(server, total=100000, conns=20, depth=100):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenarios", default="delay,delayrt,capacity,size,sizefile,drip,dist")
+    ap.add_argument("--scenarios",
+                    default="delay,delayrt,capacity,size,sizefile,sizesink,sizefilesink,drip,dist")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     compare.need("wrk", "wrk")
@@ -267,6 +292,8 @@ def main():
                             got = capacity(server, PATHS["capacity"][name])
                         elif scenario in ("size", "sizefile"):
                             got = size(server, PATHS[scenario][name])
+                        elif scenario in ("sizesink", "sizefilesink"):
+                            got = sink(server, PATHS[scenario][name])
                         else:
                             got = dist(server)
                     finally:
