@@ -109,18 +109,13 @@ impl Writer {
                 n += 1;
             }
             let body = (from - at - more) as usize;
-            if from == end {
-                bufs[n] = IoSlice::new(&tail[tail_out..]);
+            let tail_now = if from == end { &tail[tail_out..] } else { &[] };
+            if !tail_now.is_empty() {
+                bufs[n] = IoSlice::new(tail_now);
                 n += 1;
             }
             let head = self.outbuf.len() - out;
-            let wanted = head
-                + body
-                + if from == end {
-                    tail.len() - tail_out
-                } else {
-                    0
-                };
+            let wanted = head + body + tail_now.len();
             match stream.write_vectored(&bufs[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => {
