@@ -173,8 +173,11 @@ fn close_ends_the_connection_after_the_response_and_reset_resets_it() {
     c.get("/shape?reset=100&delay=100ms");
     assert!(c.end().unwrap(), "reset");
     assert!(sent.elapsed() >= Duration::from_millis(100));
+    // The shape counters are counted when the reset is decided, the close once the socket is
+    // gone: a scrape may fall between, so wait for both.
     let metrics = scrape_until(server.metrics(), Duration::from_secs(5), |e| {
         e.sum("cerberus_shape_resets_total") == 1.0
+            && e.value("cerberus_connections_closed_total", &[("reason", "reset")]) == Some(1.0)
     });
     assert_eq!(metrics.sum("cerberus_shape_resets_total"), 1.0);
     assert_eq!(metrics.sum("cerberus_shape_closes_total"), 1.0);
