@@ -259,6 +259,28 @@ trait Stream: conn::Socket + mio::event::Source {
     fn closing(&mut self, _reason: CloseReason, _stats: &StatsWriter) {}
 }
 
+/// A new connection's first step, before it is registered.
+///
+/// With TCP_DEFER_ACCEPT the kernel hands a connection over because its first bytes (a
+/// request, or a ClientHello) are here: answer them now, so a `Connection: close` exchange is
+/// accept, read, write, close, with no epoll call at all. (Without it the request is often not
+/// here yet, and the failed read costs more than it saves.) Adding a socket that already holds
+/// data reports it at once, so nothing the first read missed is lost.
+#[inline]
+fn begin<S: Stream>(conn: &mut Conn<S>, io: Io<'_>, ctx: &mut Ctx) -> Outcome {
+    if !ctx.newest.config.defer_accept {
+        return conn.start(ctx);
+    }
+    let arrived = Ready {
+        readable: true,
+        writable: false,
+        read_closed: false,
+    };
+    let outcome = conn.on_event(arrived, io, ctx);
+    conn.socket_mut().count(&ctx.stats);
+    outcome
+}
+
 impl Stream for mio::net::TcpStream {}
 
 impl Stream for TlsStream {
@@ -547,26 +569,11 @@ impl Worker {
         let key = entry.key();
         let conn = entry.insert(Conn::new(stream, self.ctx.newest.clone(), peer));
         self.ctx.stats.opened();
-        let outcome = if self.ctx.newest.config.defer_accept {
-            // The kernel handed this connection over because its first bytes are here: answer
-            // them before registering, so a `Connection: close` exchange is accept, read,
-            // write, close, with no epoll call at all. (Without TCP_DEFER_ACCEPT the request
-            // is often not here yet, and the failed read costs more than it saves.) Adding a
-            // socket that already holds data reports it at once, so nothing read-first
-            // missed is lost.
-            let ready = Ready {
-                readable: true,
-                writable: false,
-                read_closed: false,
-            };
-            let io = Io {
-                rbuf: &mut self.rbuf,
-                parser: &mut self.parser,
-            };
-            conn.on_event(ready, io, &mut self.ctx)
-        } else {
-            conn.start(&self.ctx)
+        let io = Io {
+            rbuf: &mut self.rbuf,
+            parser: &mut self.parser,
         };
+        let outcome = begin(conn, io, &mut self.ctx);
         self.apply(key, outcome);
     }
 
@@ -586,24 +593,11 @@ impl Worker {
             .conns
             .insert(Conn::new(stream, self.ctx.newest.clone(), peer));
         self.ctx.stats.opened();
-        let conn = &mut self.tls.conns[key];
-        let outcome = if self.ctx.newest.config.defer_accept {
-            // As in `add`: the ClientHello is here.
-            let ready = Ready {
-                readable: true,
-                writable: false,
-                read_closed: false,
-            };
-            let io = Io {
-                rbuf: &mut self.rbuf,
-                parser: &mut self.parser,
-            };
-            let outcome = conn.on_event(ready, io, &mut self.ctx);
-            conn.socket_mut().count(&self.ctx.stats);
-            outcome
-        } else {
-            conn.start(&self.ctx)
+        let io = Io {
+            rbuf: &mut self.rbuf,
+            parser: &mut self.parser,
         };
+        let outcome = begin(&mut self.tls.conns[key], io, &mut self.ctx);
         self.apply(TLS_BASE + key, outcome);
     }
 
