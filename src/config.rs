@@ -227,14 +227,6 @@ impl std::str::FromStr for MetricsListen {
     }
 }
 
-impl<'de> Deserialize<'de> for MetricsListen {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 /// A rate in bytes per second; 0 is off. Written `"1KiB/s"`, `"512B/s"`, `"2MiB/s"` or
 /// `"off"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,14 +249,6 @@ impl std::str::FromStr for Rate {
             _ => return Err(bad()),
         };
         n.checked_mul(unit).map(Rate).ok_or_else(bad)
-    }
-}
-
-impl<'de> Deserialize<'de> for Rate {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -304,13 +288,20 @@ impl std::str::FromStr for AccessLog {
     }
 }
 
-impl<'de> Deserialize<'de> for AccessLog {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
+/// Values written as a TOML string and read with their `FromStr`, whose message is the error.
+macro_rules! deserialize_by_parsing {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?
+                    .parse()
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
 }
+
+deserialize_by_parsing!(MetricsListen, Rate, AccessLog);
 
 /// How an access-log line is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
